@@ -1,0 +1,238 @@
+"""``actd``: set up and run the aCT host (REST server and engine).
+
+Exit codes: 0 success, 1 an error (one line on stderr, no traceback),
+2 a usage error (click's own).
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any, TypeVar
+
+import click
+
+from actframework import __version__
+from actframework.config import (
+    ServerConfig,
+    default_data_dir,
+    new_jwt_secret,
+    normalise_listen,
+    render_server_config,
+    resolve_server_config_path,
+    write_private_file,
+)
+from actframework.errors import ActError, ConfigError
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+class _ActdGroup(click.Group):
+    """Turns every :class:`ActError` into one line on stderr and exit code 1."""
+
+    def invoke(self, ctx: click.Context) -> Any:
+        try:
+            return super().invoke(ctx)
+        except ActError as exc:
+            click.echo(f"actd: {exc}", err=True)
+            ctx.exit(1)
+
+
+def config_option(func: F) -> F:
+    """The ``--config`` option every subcommand takes (else ``$ACTD_CONFIG``)."""
+    return click.option(
+        "--config",
+        "config_path",
+        type=click.Path(dir_okay=False, path_type=Path),
+        default=None,
+        help="Configuration file [default: $ACTD_CONFIG, else ~/.config/actd/config.yaml].",
+    )(func)
+
+
+def load_config(config_path: Path | None) -> ServerConfig:
+    path = resolve_server_config_path(config_path)
+    if not path.exists():
+        raise ConfigError(f"config file {path} does not exist; create it with `actd init`")
+    return ServerConfig.load(path)
+
+
+@click.group(cls=_ActdGroup, context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(__version__, prog_name="actd")
+def cli() -> None:
+    """Set up and run an ARC Control Tower host: the REST API that `act`
+    clients talk to, and the engine that drives jobs through ARC CEs."""
+
+
+# --------------------------------------------------------------------------- init
+
+
+@cli.command()
+@config_option
+@click.option("--db", "database_url", help="Database URL [default: SQLite in the data dir].")
+@click.option(
+    "--data-dir",
+    type=click.Path(file_okay=False, path_type=Path),
+    help="Data directory [default: ~/.local/share/actd].",
+)
+@click.option("--listen", default="127.0.0.1:8080", show_default=True, help="HOST:PORT of the REST API.")
+@click.option("--cluster", "clusters", multiple=True, help="An ARC CE users may submit to (repeatable).")
+@click.option(
+    "--ca-dir",
+    type=click.Path(file_okay=False, path_type=Path),
+    help="Trusted grid CA directory [default: $X509_CERT_DIR, else /etc/grid-security/certificates].",
+)
+@click.option("--force", is_flag=True, help="Overwrite an existing configuration file.")
+def init(
+    config_path: Path | None,
+    database_url: str | None,
+    data_dir: Path | None,
+    listen: str,
+    clusters: tuple[str, ...],
+    ca_dir: Path | None,
+    force: bool,
+) -> None:
+    """Write a commented configuration, create the data directories and the database."""
+    from actframework.db.migrate import upgrade
+
+    path = resolve_server_config_path(config_path)
+    if path.exists() and not force:
+        raise ConfigError(f"{path} already exists; use --force to overwrite it")
+    normalise_listen(listen)
+    ca_dir = ca_dir or Path(os.environ.get("X509_CERT_DIR") or "/etc/grid-security/certificates")
+    data_dir = (data_dir or default_data_dir()).expanduser().absolute()
+    database_url = database_url or f"sqlite:///{data_dir / 'actd.sqlite'}"
+    text = render_server_config(
+        data_dir=data_dir,
+        database_url=database_url,
+        listen=listen,
+        clusters=clusters,
+        ca_dir=ca_dir.expanduser().absolute(),
+        jwt_secret=new_jwt_secret(),
+    )
+    # Directories and schema first, the file last: a failure half-way leaves no
+    # config behind, so a second `actd init` needs no --force.
+    for directory, mode in ((data_dir, 0o755), (data_dir / "inputs", 0o700),
+                            (data_dir / "results", 0o700), (data_dir / "proxies", 0o700)):
+        directory.mkdir(parents=True, exist_ok=True)
+        os.chmod(directory, mode)
+    upgrade(database_url)
+    write_private_file(path, text)
+    click.echo(f"actd: wrote {path}")
+    click.echo(f"actd: data directory {data_dir}")
+    click.echo(f"actd: database {_display_url(database_url)} is ready")
+    if not clusters:
+        click.echo("actd: no clusters yet: add ARC CE URLs under `clusters:` in the config")
+
+
+def _display_url(url: str) -> str:
+    """A database URL with its password hidden."""
+    from sqlalchemy.engine import make_url
+
+    return make_url(url).render_as_string(hide_password=True)
+
+
+# --------------------------------------------------------------------------- db
+
+
+@cli.group()
+def db() -> None:
+    """Manage the job store's database schema."""
+
+
+@db.command("upgrade")
+@config_option
+def db_upgrade(config_path: Path | None) -> None:
+    """Bring the database schema up to this version of actframework."""
+    from actframework.db.connection import make_engine
+    from actframework.db.migrate import current_revision, head_revision, upgrade
+
+    config = load_config(config_path)
+    engine = make_engine(config.database_url)
+    try:
+        before = current_revision(engine)
+        upgrade(engine)
+    finally:
+        engine.dispose()
+    after = head_revision()
+    if before == after:
+        click.echo(f"actd: database schema already at {after}")
+    else:
+        click.echo(f"actd: database schema upgraded from {before or 'empty'} to {after}")
+
+
+# --------------------------------------------------------------------------- plugins
+
+
+@cli.command()
+def plugins() -> None:
+    """List the installed storage backends."""
+    from actframework.plugins import find_conflicts, installed_backends
+
+    backends = installed_backends()
+    if not backends:
+        click.echo("no storage backends installed")
+        return
+    width = max(len("NAME"), *(len(b.name) for b in backends))
+    dist_width = max(len("DISTRIBUTION"), *(len(b.distribution) for b in backends))
+    click.echo(f"{'NAME':<{width}}  {'DISTRIBUTION':<{dist_width}}  VERSION")
+    for b in backends:
+        click.echo(f"{b.name:<{width}}  {b.distribution:<{dist_width}}  {b.version}")
+    conflicts = find_conflicts(backends)
+    if conflicts:
+        from actframework.errors import DuplicateBackendError
+
+        name, owners = next(iter(sorted(conflicts.items())))
+        raise DuplicateBackendError(name, owners)
+
+
+# --------------------------------------------------------------------------- run
+
+
+def _not_built(what: str, config_path: Path | None) -> None:
+    from actframework.db.connection import make_engine
+    from actframework.db.migrate import check_schema
+
+    config = load_config(config_path)
+    engine = make_engine(config.database_url)
+    try:
+        check_schema(engine)
+    finally:
+        engine.dispose()
+    click.echo(
+        f"actd: the configuration and database are ready, but {what} is not built yet "
+        "in this version of actframework",
+        err=True,
+    )
+    sys.exit(1)
+
+
+@cli.command()
+@config_option
+def serve(config_path: Path | None) -> None:
+    """Run the aCT REST API that `act` clients talk to."""
+    _not_built("the REST server (actd serve)", config_path)
+
+
+@cli.command()
+@config_option
+def engine(config_path: Path | None) -> None:
+    """Run the engine: hand over, submit, track, fetch and clean jobs on ARC CEs."""
+    _not_built("the engine (actd engine)", config_path)
+
+
+@cli.command()
+@config_option
+def run(config_path: Path | None) -> None:
+    """Run the REST API and the engine together, for a single machine."""
+    _not_built("the REST server and engine (actd run)", config_path)
+
+
+def main() -> None:
+    """Console-script entry point."""
+    cli(prog_name="actd")
+
+
+if __name__ == "__main__":
+    main()

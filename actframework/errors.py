@@ -1,0 +1,116 @@
+"""The one exception tree of actframework.
+
+Every error that actframework raises on purpose is an :class:`ActError`, so a
+caller (the ``act`` and ``actd`` commands, the REST server, a script using the
+library) can catch one class and show a one-line message. Each class below says
+when it is raised; code raises the most specific class that fits and never a
+bare ``ActError``. Errors from libraries we call (SQLAlchemy, requests, ...)
+are wrapped where the caller needs to react to them, with the original kept as
+``__cause__``.
+
+::
+
+    ActError
+    ├── ConfigError
+    ├── PluginError
+    │   ├── UnknownBackendError
+    │   ├── DuplicateBackendError
+    │   └── BackendLoadError
+    ├── StorageError
+    └── StoreError
+        ├── InvalidFilterError
+        ├── InvalidColumnError
+        ├── JobNotFoundError
+        └── SchemaError
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+
+class ActError(Exception):
+    """Base of every error actframework raises on purpose.
+
+    ``str(error)`` is a complete one-line message meant for a user.
+    """
+
+
+class ConfigError(ActError):
+    """A configuration file is missing, unreadable, not valid YAML, or holds a
+    key with a value of the wrong kind; also raised when ``actd init`` would
+    overwrite an existing configuration without ``--force``."""
+
+
+class PluginError(ActError):
+    """A storage backend plugin could not be found, chosen or loaded."""
+
+
+class UnknownBackendError(PluginError):
+    """The configured storage backend name is not installed.
+
+    The message lists the names that are installed, so the user can correct a
+    typo or install the missing distribution.
+    """
+
+    def __init__(self, name: str, installed: Iterable[str]) -> None:
+        self.name = name
+        self.installed = sorted(installed)
+        listing = ", ".join(self.installed) if self.installed else "none"
+        super().__init__(
+            f"unknown storage backend {name!r}; installed backends: {listing}"
+        )
+
+
+class DuplicateBackendError(PluginError):
+    """Two installed distributions register a storage backend under the same
+    name, so which one runs would depend on installation order. The message
+    names both distributions; uninstall one of them."""
+
+    def __init__(self, name: str, distributions: Iterable[str]) -> None:
+        self.name = name
+        self.distributions = sorted(distributions)
+        super().__init__(
+            f"storage backend {name!r} is registered by more than one distribution: "
+            + ", ".join(self.distributions)
+        )
+
+
+class BackendLoadError(PluginError):
+    """A storage backend is installed but importing or constructing it failed,
+    or the loaded object does not implement the storage hooks correctly."""
+
+
+class StorageError(ActError):
+    """A storage backend failed to stage, rewrite, retrieve or clean up: the
+    storage server refused, a file is missing, or the backend cannot do the
+    requested operation."""
+
+
+class StoreError(ActError):
+    """The job store (database) could not carry out an operation: the database
+    is unreachable, its schema is out of date, or a request to it is invalid."""
+
+
+class InvalidFilterError(StoreError):
+    """A user-supplied job filter is malformed, e.g. an id list item that is
+    neither an integer nor a range ``a-b``. The message is the aCT wording
+    (``Invalid job ID: x``, ``Invalid job range: x``)."""
+
+
+class InvalidColumnError(StoreError):
+    """A column selection names a column that ``clientjobs`` or ``arcjobs``
+    does not have. The message is the aCT wording ``Invalid column "x"``."""
+
+    def __init__(self, column: str) -> None:
+        self.column = column
+        super().__init__(f'Invalid column "{column}"')
+
+
+class JobNotFoundError(StoreError):
+    """A job id does not exist or does not belong to the requesting user."""
+
+
+class SchemaError(StoreError):
+    """The database schema is missing or older than this version of
+    actframework expects; ``actd db upgrade`` brings it up to date."""
