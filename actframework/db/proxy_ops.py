@@ -1,0 +1,96 @@
+"""Delegated proxies (``/proxies``): one row per (DN, VOMS attribute).
+
+The row id is the identity users carry in their JWT and the owner of their
+jobs, so re-delegating the same DN and attribute must update the existing
+row and keep its id rather than create a new one.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from sqlalchemy import delete, insert, select, update
+from sqlalchemy.engine import Connection
+from sqlalchemy.exc import IntegrityError
+
+from actframework.db._core import StoreCore, naive_utc
+from actframework.db.records import ProxyRecord
+from actframework.db.schema import proxies
+from actframework.errors import StoreError
+
+
+class ProxyOps(StoreCore):
+    """Storage of delegated proxies."""
+
+    def store_proxy(
+        self,
+        dn: str,
+        attribute: str,
+        pem: bytes,
+        expirytime: datetime,
+        proxytype: str = "local",
+    ) -> int:
+        """Insert or update the proxy of (``dn``, ``attribute``); returns its id.
+
+        Two first delegations of the same identity at the same moment can both
+        find no row; the loser's insert violates the unique key and it then
+        updates the winner's row, so both get the same id.
+        """
+        expiry = naive_utc(expirytime)
+
+        def work(connection: Connection) -> int:
+            found = connection.execute(
+                self._locked(
+                    select(proxies.c.id).where(proxies.c.dn == dn, proxies.c.attribute == attribute)
+                )
+            ).scalar_one_or_none()
+            if found is not None:
+                connection.execute(
+                    update(proxies)
+                    .where(proxies.c.id == found)
+                    .values(proxy=pem, expirytime=expiry, proxytype=proxytype)
+                )
+                return int(found)
+            key = connection.execute(
+                insert(proxies).values(
+                    dn=dn, attribute=attribute, proxy=pem, expirytime=expiry, proxytype=proxytype
+                )
+            ).inserted_primary_key
+            assert key is not None
+            return int(key[0])
+
+        try:
+            return self._write(work)
+        except StoreError as exc:
+            if isinstance(exc.__cause__, IntegrityError):
+                return self._write(work)
+            raise
+
+    def get_proxy(self, proxyid: int) -> ProxyRecord | None:
+        """The proxy row with this id, or None."""
+
+        def work(connection: Connection) -> ProxyRecord | None:
+            row = connection.execute(select(proxies).where(proxies.c.id == proxyid)).mappings().first()
+            return ProxyRecord(**row) if row is not None else None
+
+        return self._read(work)
+
+    def set_proxy_path(self, proxyid: int, path: str) -> bool:
+        """Record where the proxy file was written; False if no such proxy."""
+
+        def work(connection: Connection) -> bool:
+            result = connection.execute(
+                update(proxies).where(proxies.c.id == proxyid).values(proxypath=path)
+            )
+            return result.rowcount > 0
+
+        return self._write(work)
+
+    def delete_proxy(self, proxyid: int) -> bool:
+        """Delete the proxy row (DELETE /proxies); its jobs are not touched.
+        False if there was no such proxy."""
+
+        def work(connection: Connection) -> bool:
+            return connection.execute(delete(proxies).where(proxies.c.id == proxyid)).rowcount > 0
+
+        return self._write(work)
