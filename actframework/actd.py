@@ -113,7 +113,7 @@ def init(
     )
     # Directories and schema first, the file last: a failure half-way leaves no
     # config behind, so a second `actd init` needs no --force.
-    for directory, mode in ((data_dir, 0o755), (data_dir / "inputs", 0o700),
+    for directory, mode in ((data_dir, 0o700), (data_dir / "inputs", 0o700),
                             (data_dir / "results", 0o700), (data_dir / "proxies", 0o700)):
         directory.mkdir(parents=True, exist_ok=True)
         os.chmod(directory, mode)

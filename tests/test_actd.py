@@ -60,8 +60,9 @@ def test_init_writes_a_private_config_data_dirs_and_the_schema(runner: CliRunner
     assert config.clusters == ("https://ce1.example.org/q1", "https://ce2.example.org/q2")
     assert config.listen == "127.0.0.1:9999" and config.ca_dir == tmp_path / "ca"
     assert config.database_url == f"sqlite:///{tmp_path / 'data' / 'actd.sqlite'}"
-    for sub in ("inputs", "results", "proxies"):
+    for sub in ("", "inputs", "results", "proxies"):
         assert (tmp_path / "data" / sub).stat().st_mode & 0o777 == 0o700
+    assert (tmp_path / "data" / "actd.sqlite").stat().st_mode & 0o777 == 0o600
     assert _revision(config.database_url) == head_revision()
     assert config.jwt_secret not in result.output
 
