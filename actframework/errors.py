@@ -17,11 +17,21 @@ are wrapped where the caller needs to react to them, with the original kept as
     │   ├── DuplicateBackendError
     │   └── BackendLoadError
     ├── StorageError
-    └── StoreError
-        ├── InvalidFilterError
-        ├── InvalidColumnError
-        ├── JobNotFoundError
-        └── SchemaError
+    ├── StoreError
+    │   ├── InvalidFilterError
+    │   ├── InvalidColumnError
+    │   ├── JobNotFoundError
+    │   └── SchemaError
+    ├── TransportError
+    ├── X509Error
+    ├── XRSLError
+    │   └── XRSLParseError
+    └── ARCError
+        ├── ARCHTTPError
+        ├── ARCVersionError
+        ├── InputFileError
+        ├── InputUploadError
+        └── MissingResultFile
 """
 
 from __future__ import annotations
@@ -114,3 +124,83 @@ class JobNotFoundError(StoreError):
 class SchemaError(StoreError):
     """The database schema is missing or older than this version of
     actframework expects; ``actd db upgrade`` brings it up to date."""
+
+
+class TransportError(ActError):
+    """An HTTP request got no HTTP answer: the connection was refused or
+    dropped, DNS failed, TLS verification failed, or the server did not answer
+    within the timeout. Raised by :mod:`actframework.http` after its retries
+    (for requests that are safe to repeat) are used up. The caller may try
+    again later; for a request that was not safe to repeat (creating jobs),
+    the server may or may not have acted on it."""
+
+
+class X509Error(ActError):
+    """A certificate, proxy, key or CSR is unreadable, expired, not an RFC 3820
+    proxy where one is needed, or does not chain to a trusted CA."""
+
+
+class XRSLError(ActError):
+    """A job description cannot be used: an attribute is missing or has a
+    value of the wrong form (e.g. an ``inputfiles`` entry that is not a pair)."""
+
+
+class XRSLParseError(XRSLError):
+    """A job description is not valid xRSL. The message names the line and
+    column (both from 1) where parsing stopped, and what was expected."""
+
+    def __init__(self, message: str, line: int, column: int, source: str | None = None) -> None:
+        self.line = line
+        self.column = column
+        self.source = source
+        where = f"{source}: " if source else ""
+        super().__init__(f"{where}line {line}, column {column}: {message}")
+
+
+class ARCError(ActError):
+    """An ARC CE refused or failed an operation. Bulk operations do not raise
+    this for individual jobs: they return per-job results aligned with the
+    input, each holding either a value or an :class:`ARCError`."""
+
+
+class ARCHTTPError(ARCError):
+    """The CE answered with an HTTP status other than the one the operation
+    expects, for the whole request or (in bulk results) for one job.
+    ``status`` is an int; ``reason`` the CE's text."""
+
+    def __init__(self, status: int, reason: str, what: str = "") -> None:
+        self.status = status
+        self.reason = reason
+        prefix = f"{what}: " if what else ""
+        super().__init__(f"{prefix}{status} {reason}".rstrip())
+
+
+class ARCVersionError(ARCError):
+    """The CE offers no ARC CE REST version that this client implements (or
+    not the version explicitly asked for)."""
+
+
+class InputFileError(ARCError):
+    """A job's local input file does not exist or cannot be read, so the job
+    was not submitted."""
+
+
+class InputUploadError(ARCError):
+    """A job was created on the CE but uploading its input files failed. The
+    job exists on the CE (``ce_id``) and waits for inputs that will not come:
+    the caller should kill it."""
+
+    def __init__(self, ce_id: str, errors: list[str]) -> None:
+        self.ce_id = ce_id
+        self.errors = list(errors)
+        super().__init__(f"job {ce_id}: input upload failed: " + "; ".join(self.errors))
+
+
+class MissingResultFile(ARCError):
+    """A file to download from a job's session or diagnose directory is not
+    there (HTTP 404)."""
+
+    def __init__(self, ce_id: str, path: str) -> None:
+        self.ce_id = ce_id
+        self.path = path
+        super().__init__(f"job {ce_id}: {path} does not exist")
