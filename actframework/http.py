@@ -1,0 +1,343 @@
+"""HTTPClient: the one HTTP layer of actframework, on ``requests``.
+
+The engine (towards ARC CEs), the storage plugins (towards WebDAV and dCache)
+and the client (towards the aCT server) all speak through :class:`HTTPClient`,
+so that the things that are easy to get wrong are done right once:
+
+* **TLS is verified, always by default**, against a grid CA directory
+  (``X509_CERT_DIR``) or a CA file. ``trust_env`` is off: ``REQUESTS_CA_BUNDLE``
+  and friends would otherwise silently override the CA we were told to use,
+  and proxy environment variables would route grid traffic elsewhere.
+* **Credentials**: an X.509 proxy file as TLS client certificate, or a bearer
+  token. Neither ever appears in a log line or an exception message.
+* **No shared mutable defaults**: every request builds its own headers.
+* **Retries only where repeating is harmless**: connection failures and
+  502/503/504 are retried with exponential backoff for methods that are safe
+  to repeat (or requests the caller marks idempotent), and only when the body
+  can be replayed from its start: bytes, a file path, or a seekable file
+  (rewound to where it started). A half-read stream is never re-sent.
+* **Connection reuse across threads**: one session with a connection pool
+  sized for the worker pools that share it.
+* **No 40 ms stalls**: A-REX writes a response's headers and body separately,
+  and with Nagle's algorithm on its side and delayed ACK on ours every body
+  arrives ~40 ms late. Setting ``TCP_QUICKACK`` on our socket once the
+  headers are in makes the kernel acknowledge at once, and the body follows
+  immediately (Linux only; elsewhere this is a no-op).
+"""
+
+from __future__ import annotations
+
+import io
+import json as jsonlib
+import logging
+import os
+import random
+import socket
+import time
+from collections.abc import Iterator, Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import IO, Any, Union
+from urllib.parse import urlsplit
+
+import requests
+from requests.adapters import HTTPAdapter
+
+from actframework import __version__
+from actframework.errors import TransportError
+
+log = logging.getLogger(__name__)
+
+RETRY_STATUSES = frozenset({502, 503, 504})
+SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS", "PUT", "DELETE", "PROPFIND", "MKCOL"})
+DEFAULT_CA_DIR = Path("/etc/grid-security/certificates")
+
+Body = Union[bytes, str, Path, IO[bytes], Iterator[bytes], None]
+ParamValue = Union[str, int, float, Sequence[Union[str, int]], None]
+
+
+def default_ca_location() -> str | bool:
+    """Where to find trusted CAs when the caller gave none: ``$X509_CERT_DIR``,
+    else the grid default directory if it exists, else the system bundle."""
+    from_env = os.environ.get("X509_CERT_DIR")
+    if from_env:
+        return from_env
+    if DEFAULT_CA_DIR.is_dir():
+        return str(DEFAULT_CA_DIR)
+    return True
+
+
+def encode_params(params: Mapping[str, ParamValue] | None) -> dict[str, str]:
+    """Query parameters with list values comma-joined (``id=1,2,3``), as
+    A-REX and the aCT server expect; ``None`` values are left out."""
+    encoded: dict[str, str] = {}
+    for key, value in (params or {}).items():
+        if value is None:
+            continue
+        if isinstance(value, (list, tuple)):
+            encoded[key] = ",".join(str(v) for v in value)
+        else:
+            encoded[key] = str(value)
+    return encoded
+
+
+class _ReplayableBody:
+    """A request body that can be sent again from its start, or says it cannot."""
+
+    def __init__(self, body: Body) -> None:
+        self._body = body
+        self._start: int | None = None
+        self._opened: IO[bytes] | None = None
+        if hasattr(body, "seek") and hasattr(body, "tell"):
+            try:
+                self._start = body.tell()  # type: ignore[union-attr]
+            except (OSError, io.UnsupportedOperation):
+                self._start = None
+
+    @property
+    def replayable(self) -> bool:
+        body = self._body
+        if body is None or isinstance(body, (bytes, str, Path)):
+            return True
+        return self._start is not None
+
+    def open(self) -> Any:
+        """The body for one attempt (files from a path are opened afresh)."""
+        self.close()
+        body = self._body
+        if isinstance(body, Path):
+            self._opened = body.open("rb")
+            return self._opened
+        if self._start is not None:
+            body.seek(self._start)  # type: ignore[union-attr]
+        return body
+
+    def close(self) -> None:
+        if self._opened is not None:
+            self._opened.close()
+            self._opened = None
+
+
+def _quickack(response: requests.Response) -> None:
+    """Ask the kernel to acknowledge the response at once (see module doc)."""
+    option = getattr(socket, "TCP_QUICKACK", None)
+    if option is None:
+        return
+    try:
+        sock = response.raw.connection.sock  # type: ignore[union-attr]
+        sock.setsockopt(socket.IPPROTO_TCP, option, 1)
+    except (AttributeError, OSError):
+        pass
+
+
+@dataclass(frozen=True)
+class RetryPolicy:
+    """How often and how patiently requests that are safe to repeat are retried."""
+
+    attempts: int = 4
+    """Total tries, the first included."""
+    backoff: float = 0.5
+    """Seconds before the first retry; doubled for each further one (with jitter)."""
+    max_sleep: float = 10.0
+
+    def delay(self, retry: int, retry_after: str | None = None) -> float:
+        if retry_after and retry_after.isdigit():
+            return min(float(retry_after), self.max_sleep)
+        return min(self.backoff * (2**retry) * (0.5 + random.random() / 2), self.max_sleep)
+
+
+class HTTPClient:
+    """Requests to one HTTP(S) service, thread-safe, with connection reuse.
+
+    ``url`` is the service's base URL (scheme, host, port and an optional path
+    prefix); request paths are relative to it.
+    """
+
+    def __init__(
+        self,
+        url: str,
+        *,
+        proxy: str | os.PathLike[str] | None = None,
+        token: str | None = None,
+        ca_dir: str | os.PathLike[str] | None = None,
+        ca_file: str | os.PathLike[str] | None = None,
+        verify: bool = True,
+        timeout: float | tuple[float, float] = (15.0, 300.0),
+        retry: RetryPolicy = RetryPolicy(),
+        pool_size: int = 16,
+    ) -> None:
+        parts = urlsplit(url)
+        if parts.scheme not in ("http", "https") or not parts.hostname:
+            raise TransportError(f"not an http(s) URL: {url!r}")
+        if proxy is not None and token is not None:
+            raise ValueError("authenticate with a proxy or a token, not both")
+        self.base_url = url.rstrip("/")
+        self.proxy = Path(proxy) if proxy is not None else None
+        self._token = token
+        self.timeout = timeout
+        self.retry = retry
+        session = requests.Session()
+        session.trust_env = False
+        if not verify:
+            session.verify = False
+        elif ca_file is not None:
+            session.verify = str(ca_file)
+        elif ca_dir is not None:
+            session.verify = str(ca_dir)
+        else:
+            session.verify = default_ca_location()
+        if self.proxy is not None:
+            session.cert = str(self.proxy)
+        session.headers["User-Agent"] = f"actframework/{__version__}"
+        adapter = HTTPAdapter(pool_connections=4, pool_maxsize=pool_size, max_retries=0)
+        session.mount("https://", adapter)
+        session.mount("http://", adapter)
+        self._session = session
+
+    def __repr__(self) -> str:
+        auth = "proxy" if self.proxy else "token" if self._token else "none"
+        return f"HTTPClient({self.base_url!r}, auth={auth})"
+
+    def __enter__(self) -> HTTPClient:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def close(self) -> None:
+        """Close pooled connections."""
+        self._session.close()
+
+    def set_token(self, token: str | None) -> None:
+        """Use another bearer token from the next request on (token renewal)."""
+        self._token = token
+
+    def url_for(self, path: str) -> str:
+        if path.startswith(("http://", "https://")):
+            return path
+        return f"{self.base_url}/{path.lstrip('/')}" if path else self.base_url
+
+    def request(
+        self,
+        method: str,
+        path: str,
+        *,
+        params: Mapping[str, ParamValue] | None = None,
+        json: Any = None,
+        data: Body = None,
+        headers: Mapping[str, str] | None = None,
+        stream: bool = False,
+        idempotent: bool | None = None,
+        timeout: float | tuple[float, float] | None = None,
+        allow_redirects: bool = True,
+    ) -> requests.Response:
+        """Send one request and return the response (any status).
+
+        With ``stream=False`` the body has been read; with ``stream=True`` the
+        caller reads it (``iter_content``) and must close the response.
+        ``idempotent`` overrides the method's default safety for retries:
+        A-REX's POST ``action=status`` is safe to repeat, ``action=new`` is not.
+        Raises :class:`TransportError` when no HTTP answer came.
+        """
+        method = method.upper()
+        send_headers = dict(headers or {})
+        if self._token is not None:
+            send_headers["Authorization"] = f"Bearer {self._token}"
+        if json is not None:
+            if data is not None:
+                raise ValueError("give json or data, not both")
+            data = jsonlib.dumps(json).encode()
+            send_headers.setdefault("Content-Type", "application/json")
+        body = _ReplayableBody(data)
+        safe = method in SAFE_METHODS if idempotent is None else idempotent
+        attempts = self.retry.attempts if safe and body.replayable else 1
+        url = self.url_for(path)
+        query = encode_params(params)
+        try:
+            for attempt in range(attempts):
+                started = time.monotonic()
+                try:
+                    response = self._session.request(
+                        method, url, params=query, data=body.open(), headers=send_headers,
+                        stream=True, timeout=timeout or self.timeout, allow_redirects=allow_redirects,
+                    )
+                except (requests.ConnectionError, requests.Timeout) as exc:
+                    if attempt + 1 < attempts and _worth_retrying(exc):
+                        pause = self.retry.delay(attempt)
+                        log.info("%s %s: %s; retrying in %.1f s", method, url, _reason(exc), pause)
+                        time.sleep(pause)
+                        continue
+                    raise TransportError(f"{method} {url}: {_reason(exc)}") from exc
+                except requests.RequestException as exc:
+                    raise TransportError(f"{method} {url}: {_reason(exc)}") from exc
+                _quickack(response)
+                if response.status_code in RETRY_STATUSES and attempt + 1 < attempts:
+                    pause = self.retry.delay(attempt, response.headers.get("Retry-After"))
+                    log.info("%s %s: HTTP %d; retrying in %.1f s", method, url,
+                             response.status_code, pause)
+                    response.close()
+                    time.sleep(pause)
+                    continue
+                if not stream:
+                    try:
+                        response.content  # noqa: B018  (reads and caches the body)
+                    except requests.RequestException as exc:
+                        raise TransportError(f"{method} {url}: {_reason(exc)}") from exc
+                log.debug("%s %s -> %d (%.3f s)", method, url, response.status_code,
+                          time.monotonic() - started)
+                return response
+        finally:
+            body.close()
+        raise AssertionError("unreachable: the loop returns or raises")
+
+    def json_request(self, method: str, path: str, **kwargs: Any) -> tuple[int, Any]:
+        """Send a request that answers JSON; return (status, decoded body).
+
+        An empty body decodes to ``None`` (A-REX sends one for empty lists). A
+        body that is not JSON raises :class:`TransportError` quoting its start,
+        because it means we are not talking to the service we think we are.
+        """
+        headers = {"Accept": "application/json", **(kwargs.pop("headers", None) or {})}
+        response = self.request(method, path, headers=headers, **kwargs)
+        text = response.text
+        if not text.strip():
+            return response.status_code, None
+        try:
+            return response.status_code, jsonlib.loads(text)
+        except ValueError:
+            if response.status_code >= 400:
+                return response.status_code, {"msg": text.strip()[:500]}
+            raise TransportError(
+                f"{method} {self.url_for(path)}: expected JSON, got: {text.strip()[:80]!r}"
+            ) from None
+
+
+def _worth_retrying(exc: requests.RequestException) -> bool:
+    """Connection trouble is; a certificate the server does not accept is not."""
+    return not isinstance(exc, requests.exceptions.SSLError)
+
+
+def _reason(exc: BaseException) -> str:
+    """A short human reason, without URLs of nested exceptions or secrets."""
+    if isinstance(exc, requests.exceptions.SSLError):
+        text = str(exc)
+        if "CERTIFICATE_VERIFY_FAILED" in text:
+            return "TLS: the server certificate did not verify against the trusted CAs"
+        return "TLS handshake failed"
+    if isinstance(exc, requests.exceptions.ConnectTimeout):
+        return "timed out connecting"
+    if isinstance(exc, requests.exceptions.ReadTimeout):
+        return "timed out waiting for the answer"
+    if isinstance(exc, requests.ConnectionError):
+        text = str(exc)
+        for marker, reason in (
+            ("Connection refused", "connection refused"),
+            ("Name or service not known", "unknown host"),
+            ("Connection reset", "connection reset"),
+            ("RemoteDisconnected", "connection closed by the server"),
+            ("BrokenPipe", "connection closed by the server"),
+        ):
+            if marker in text:
+                return reason
+        return "connection failed"
+    return exc.__class__.__name__
