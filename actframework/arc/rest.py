@@ -1,0 +1,441 @@
+"""ARCRest: the ARC CE REST interface (versions 1.0 and 1.1), in bulk.
+
+This is the only code in actframework that builds CE URLs. Every method maps
+to one documented REST call (or a few, when a request must be split under
+A-REX's 1 MiB limit on id lists); higher-level pipelines (submission with
+uploads, recursive fetches) live in :mod:`actframework.arc.transfer`.
+
+Failure of a whole request raises :class:`~actframework.errors.ARCHTTPError`
+(or :class:`~actframework.errors.TransportError` when no answer came); bulk
+methods report per-job failures in their :class:`JobResult` list instead.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+from collections.abc import Callable, Iterator, Sequence
+from datetime import timedelta
+from pathlib import Path
+from typing import Any, Final, TypeVar
+from urllib.parse import quote, urlsplit
+
+from actframework.arc.jobs import (
+    ARCJob,
+    CreatedJob,
+    Delegation,
+    JobListing,
+    SessionListing,
+    as_list,
+)
+from actframework.arc.results import JobResult
+from actframework.errors import (
+    ARCError,
+    ARCHTTPError,
+    ARCVersionError,
+    MissingResultFile,
+)
+from actframework.http import HTTPClient, RetryPolicy
+
+log = logging.getLogger(__name__)
+
+T = TypeVar("T")
+
+API_BASE: Final = "/arex"
+IMPLEMENTED_VERSIONS: Final = ("1.0", "1.1")
+MAX_ID_BODY: Final = 1_000_000
+"""A-REX reads at most 1 MiB of a bulk request body; stay safely under it."""
+DOWNLOAD_CHUNK: Final = 8 * 1024 * 1024
+DIAGNOSE_FILES: Final = (
+    "failed", "local", "errors", "description", "diag", "comment", "status", "acl",
+    "xml", "input", "output", "input_status", "output_status", "statistics",
+)
+# Bulk actions that change nothing when repeated may be retried on failure.
+_REPEATABLE_ACTIONS: Final = frozenset({"info", "status", "delegations", "kill", "clean"})
+
+
+def split_cluster_url(cluster: str) -> tuple[str, str | None]:
+    """``https://host[:port]/<queue>`` (aCT's cluster URL) → (service URL, queue).
+
+    The service URL is ``https://host:port/arex``: the REST interface lives
+    under ``/arex`` whatever path the cluster URL has, and the path names the
+    queue (none for a bare host or ``/arex``).
+    """
+    parts = urlsplit(cluster if "://" in cluster else f"https://{cluster}")
+    if parts.scheme != "https" or not parts.hostname:
+        raise ARCError(f"not an https cluster URL: {cluster!r}")
+    host = f"[{parts.hostname}]" if ":" in parts.hostname else parts.hostname
+    service = f"https://{host}:{parts.port or 443}{API_BASE}"
+    path = parts.path.strip("/")
+    queue = path.rsplit("/", 1)[-1] if path and path != API_BASE.strip("/") else None
+    return service, queue
+
+
+def _id_chunks(ids: Sequence[str]) -> Iterator[list[str]]:
+    """Split ids so that each ``{"job": [{"id": ...}, ...]}`` body stays under the limit."""
+    chunk: list[str] = []
+    size = len('{"job": []}')
+    for job_id in ids:
+        entry = len(json.dumps({"id": job_id})) + 2
+        if chunk and size + entry > MAX_ID_BODY:
+            yield chunk
+            chunk, size = [], len('{"job": []}')
+        chunk.append(job_id)
+        size += entry
+    if chunk:
+        yield chunk
+
+
+def _status_code(item: dict[str, Any]) -> int:
+    try:
+        return int(item.get("status-code", 0))
+    except (TypeError, ValueError):
+        return 0
+
+
+class ARCRest:
+    """A client for one CE, speaking one negotiated REST version.
+
+    Thread-safe: worker pools share one instance (and its connection pool).
+    """
+
+    def __init__(self, http: HTTPClient, version: str) -> None:
+        if version not in IMPLEMENTED_VERSIONS:
+            raise ARCVersionError(f"ARC CE REST version {version} is not implemented")
+        self.http = http
+        self.version = version
+        self.api = f"{API_BASE}/rest/{version}"
+
+    def __repr__(self) -> str:
+        return f"ARCRest({self.http.base_url}{self.api})"
+
+    # ------------------------------------------------------------------ construction
+
+    @classmethod
+    def connect(
+        cls,
+        url: str,
+        *,
+        proxy: str | os.PathLike[str] | None = None,
+        token: str | None = None,
+        ca_dir: str | os.PathLike[str] | None = None,
+        ca_file: str | os.PathLike[str] | None = None,
+        version: str | None = None,
+        timeout: float | tuple[float, float] = (15.0, 300.0),
+        pool_size: int = 16,
+        retry: RetryPolicy = RetryPolicy(),
+    ) -> ARCRest:
+        """Connect to the CE at ``url`` (service or cluster URL) and negotiate
+        the REST version: ``version`` if given (it must be offered and
+        implemented), else the highest version both sides speak."""
+        service, _queue = split_cluster_url(url)
+        parts = urlsplit(service)
+        http = HTTPClient(
+            f"{parts.scheme}://{parts.netloc}", proxy=proxy, token=token, ca_dir=ca_dir,
+            ca_file=ca_file, timeout=timeout, pool_size=pool_size, retry=retry,
+        )
+        offered = cls.api_versions(http)
+        if version is not None:
+            if version not in offered:
+                raise ARCVersionError(f"{service} does not offer REST version {version} (it offers {', '.join(offered)})")
+            chosen = version
+        else:
+            common = [v for v in offered if v in IMPLEMENTED_VERSIONS]
+            if not common:
+                raise ARCVersionError(
+                    f"{service} offers REST versions {', '.join(offered) or 'none'}; "
+                    f"this client implements {', '.join(IMPLEMENTED_VERSIONS)}"
+                )
+            chosen = max(common, key=lambda v: tuple(int(p) for p in v.split(".")))
+        if token is not None and chosen == "1.0":
+            raise ARCVersionError(f"{service} speaks REST 1.0, which takes no tokens; use a proxy")
+        return cls(http, chosen)
+
+    @staticmethod
+    def api_versions(http: HTTPClient) -> list[str]:
+        """The REST versions the CE offers (``GET /arex/rest``)."""
+        response = http.request("GET", f"{API_BASE}/rest", headers={"Accept": "application/json"})
+        if response.status_code == 403:
+            raise ARCHTTPError(403, "the CE does not accept our credentials", f"{http.base_url}{API_BASE}/rest")
+        if response.status_code != 200:
+            raise ARCHTTPError(response.status_code, _reason_text(response), f"{http.base_url}{API_BASE}/rest")
+        try:
+            data = json.loads(response.text)
+        except ValueError:
+            raise ARCError(f"{http.base_url}{API_BASE}/rest: not an ARC CE (no JSON version list)") from None
+        return [str(v) for v in as_list(data.get("version") if isinstance(data, dict) else None)]
+
+    def close(self) -> None:
+        self.http.close()
+
+    def __enter__(self) -> ARCRest:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    # ------------------------------------------------------------------ helpers
+
+    def _fail(self, response_status: int, data: Any, what: str) -> ARCHTTPError:
+        reason = ""
+        if isinstance(data, dict):
+            reason = str(data.get("msg") or data.get("reason") or "")
+        return ARCHTTPError(response_status, reason, what)
+
+    def _json(self, method: str, path: str, expect: int, **kwargs: Any) -> Any:
+        headers = {"Accept": "application/json", **kwargs.pop("headers", {})}
+        response = self.http.request(method, f"{self.api}/{path}", headers=headers, **kwargs)
+        if response.status_code != expect:
+            raise ARCHTTPError(response.status_code, _reason_text(response), f"{method} {path}")
+        text = response.text
+        return json.loads(text) if text.strip() else None
+
+    def _bulk(
+        self, action: str, ids: Sequence[str], expect: int, extract: Callable[[dict[str, Any]], T]
+    ) -> list[JobResult[T]]:
+        """POST ``jobs?action=<action>`` for ``ids`` (split under the body
+        limit); per-job results aligned with ``ids``."""
+        unique = list(dict.fromkeys(ids))
+        found: dict[str, JobResult[T]] = {}
+        for chunk in _id_chunks(unique):
+            data = self._json(
+                "POST", "jobs", 201, params={"action": action},
+                json={"job": [{"id": job_id} for job_id in chunk]},
+                idempotent=action in _REPEATABLE_ACTIONS,
+            )
+            for item in as_list((data or {}).get("job")):
+                job_id = str(item.get("id", ""))
+                code = _status_code(item)
+                if code != expect:
+                    error = ARCHTTPError(code, str(item.get("reason", "")), f"{action} {job_id}")
+                    found[job_id] = JobResult(job_id, error=error)
+                    continue
+                try:
+                    found[job_id] = JobResult(job_id, value=extract(item))
+                except (KeyError, TypeError, ValueError) as exc:
+                    found[job_id] = JobResult(job_id, error=ARCError(
+                        f"{action} {job_id}: the CE's answer lacks {exc}"))
+        missing = ARCError(f"{action}: the CE returned no result for this job")
+        return [found.get(job_id) or JobResult(job_id, error=missing) for job_id in ids]
+
+    # ------------------------------------------------------------------ CE
+
+    def get_ce_info(self) -> dict[str, Any]:
+        """The CE's GLUE2 information document (queues, limits, software)."""
+        return self._json("GET", "info", 200, idempotent=True) or {}
+
+    def get_jobs_list(self, states: Sequence[str] | None = None) -> list[JobListing]:
+        """Every job of ours on the CE; with ``states``, only those (live states)."""
+        data = self._json("GET", "jobs", 200, params={"state": list(states) if states else None})
+        return [JobListing(str(j["id"]), j.get("state")) for j in as_list((data or {}).get("job"))]
+
+    # ------------------------------------------------------------------ jobs
+
+    def create_jobs(
+        self, description: str, *, queue: str | None = None, delegation_id: str | None = None
+    ) -> list[JobResult[CreatedJob]]:
+        """Submit one description document: single xRSL (``&``), multi-job
+        xRSL (``+``) or ADL (``<``). One result per job in the document, in
+        order; a job the CE refused has an error and no id.
+
+        ``queue`` and ``delegation_id`` go into query parameters on REST 1.1;
+        on 1.0 they must already be in the description (the submission
+        pipeline writes them there).
+        """
+        if self.version == "1.0" and (queue or delegation_id):
+            raise ARCVersionError("REST 1.0 takes queue and delegation in the description, not as parameters")
+        text = description.lstrip()
+        ctype = "application/xml" if text.startswith("<") else "application/rsl"
+        data = self._json(
+            "POST", "jobs", 201, params={"action": "new", "queue": queue, "delegation_id": delegation_id},
+            data=description.encode(), headers={"Content-Type": ctype}, idempotent=False,
+        )
+        results: list[JobResult[CreatedJob]] = []
+        for item in as_list((data or {}).get("job")):
+            code = _status_code(item)
+            job_id = str(item.get("id", ""))
+            if code == 201 and job_id:
+                results.append(JobResult(job_id, value=CreatedJob(job_id, str(item.get("state", "")))))
+            else:
+                results.append(JobResult(job_id, error=ARCHTTPError(code, str(item.get("reason", "")), "create job")))
+        return results
+
+    def get_jobs_info(self, ids: Sequence[str]) -> list[JobResult[ARCJob]]:
+        """Full information on each job (one bulk call per ~15,000 ids)."""
+        return self._bulk("info", ids, 200, lambda item: ARCJob.from_info(str(item["id"]), item["info_document"]))
+
+    def get_jobs_status(self, ids: Sequence[str]) -> list[JobResult[str]]:
+        """Each job's REST state (``FINISHED``, ...)."""
+        return self._bulk("status", ids, 200, lambda item: str(item["state"]))
+
+    def kill_jobs(self, ids: Sequence[str]) -> list[JobResult[bool]]:
+        return self._bulk("kill", ids, 202, lambda item: True)
+
+    def clean_jobs(self, ids: Sequence[str]) -> list[JobResult[bool]]:
+        """Remove jobs from the CE. A job still waiting for its inputs
+        (PREPARING) is only removed once it has been killed."""
+        return self._bulk("clean", ids, 202, lambda item: True)
+
+    def restart_jobs(self, ids: Sequence[str]) -> list[JobResult[bool]]:
+        return self._bulk("restart", ids, 202, lambda item: True)
+
+    def get_jobs_delegations(self, ids: Sequence[str]) -> list[JobResult[list[str]]]:
+        """The delegation ids each job uses ([] for a job without one)."""
+        return self._bulk("delegations", ids, 200,
+                          lambda item: [str(d) for d in as_list(item.get("delegation_id"))])
+
+    # ------------------------------------------------------------------ session
+
+    def _session_path(self, job_id: str, path: str) -> str:
+        return f"jobs/{quote(job_id, safe='')}/session/{quote(path.lstrip('/'))}"
+
+    def list_session(self, job_id: str, path: str = "") -> SessionListing:
+        """Files and subdirectories of a directory of the job's session."""
+        response = self.http.request("GET", f"{self.api}/{self._session_path(job_id, path)}",
+                                     headers={"Accept": "application/json"}, idempotent=True)
+        if response.status_code == 404:
+            raise MissingResultFile(job_id, path or "/")
+        if response.status_code != 200:
+            raise ARCHTTPError(response.status_code, _reason_text(response), f"list {job_id}/{path}")
+        return SessionListing.from_json(json.loads(response.text) if response.text.strip() else None)
+
+    def upload_file(self, job_id: str, path: str, source: Path | bytes) -> None:
+        """Put one input file into the job's session (the body is replayed
+        from the start if the connection drops and the request is retried)."""
+        response = self.http.request("PUT", f"{self.api}/{self._session_path(job_id, path)}",
+                                     data=source, headers={"Content-Type": "application/octet-stream"})
+        if response.status_code not in (200, 201, 204):
+            raise ARCHTTPError(response.status_code, _reason_text(response), f"upload {job_id}/{path}")
+
+    def download_file(self, job_id: str, path: str, destination: Path) -> int:
+        """Stream one session file to ``destination``; returns bytes written.
+        A partial file is never left behind."""
+        return self._download(f"{self.api}/{self._session_path(job_id, path)}", job_id, path, destination)
+
+    def delete_session_file(self, job_id: str, path: str) -> None:
+        response = self.http.request("DELETE", f"{self.api}/{self._session_path(job_id, path)}")
+        if response.status_code not in (200, 202, 204):
+            raise ARCHTTPError(response.status_code, _reason_text(response), f"delete {job_id}/{path}")
+
+    def download_diagnose_file(self, job_id: str, name: str, destination: Path) -> int:
+        """Stream one of the job's A-REX diagnose files (``errors``, ``diag``, ...)."""
+        if name not in DIAGNOSE_FILES:
+            raise ValueError(f"unknown diagnose file {name!r}; one of {', '.join(DIAGNOSE_FILES)}")
+        return self._download(f"{self.api}/jobs/{quote(job_id, safe='')}/diagnose/{name}",
+                              job_id, f"diagnose/{name}", destination)
+
+    def _download(self, url_path: str, job_id: str, what: str, destination: Path) -> int:
+        destination.parent.mkdir(parents=True, exist_ok=True)
+        partial = destination.with_name(f".{destination.name}.part")
+        response = self.http.request("GET", url_path, stream=True)
+        try:
+            if response.status_code == 404:
+                raise MissingResultFile(job_id, what)
+            if response.status_code != 200:
+                raise ARCHTTPError(response.status_code, _reason_text(response), f"download {job_id}/{what}")
+            written = 0
+            try:
+                with partial.open("wb") as out:
+                    for chunk in response.iter_content(DOWNLOAD_CHUNK):
+                        out.write(chunk)
+                        written += len(chunk)
+                os.replace(partial, destination)
+            except BaseException:
+                partial.unlink(missing_ok=True)
+                raise
+            return written
+        finally:
+            response.close()
+
+    # ------------------------------------------------------------------ delegations
+
+    def list_delegations(self) -> list[Delegation]:
+        data = self._json("GET", "delegations", 200, idempotent=True)
+        return [Delegation(str(d["id"]), d.get("type")) for d in as_list((data or {}).get("delegation"))]
+
+    def new_delegation(self) -> tuple[str, bytes]:
+        """Start a delegation: the CE makes a key pair and returns (id, CSR PEM)."""
+        response = self.http.request("POST", f"{self.api}/delegations", params={"action": "new"})
+        if response.status_code != 201:
+            raise ARCHTTPError(response.status_code, _reason_text(response), "new delegation")
+        # A-REX 6.17 sends "location: /arex/rest/1.0/delegations?action=new/<id>":
+        # the id is what follows the last slash.
+        location = response.headers.get("Location", "")
+        delegation_id = location.rstrip("/").rsplit("/", 1)[-1]
+        if not delegation_id:
+            raise ARCError("new delegation: the CE sent no delegation id")
+        return delegation_id, response.content
+
+    def upload_delegation(self, delegation_id: str, certificate_pem: bytes) -> None:
+        """Complete a delegation with the signed proxy certificate and its chain."""
+        response = self.http.request(
+            "PUT", f"{self.api}/delegations/{quote(delegation_id, safe='')}",
+            data=certificate_pem, headers={"Content-Type": "application/x-pem-file"},
+        )
+        if response.status_code not in (200, 201, 204):
+            raise ARCHTTPError(response.status_code, _reason_text(response), f"upload delegation {delegation_id}")
+
+    def get_delegation(self, delegation_id: str) -> bytes:
+        """The delegated certificate chain (PEM) the CE holds."""
+        return self._delegation_action(delegation_id, "get", 200, idempotent=True)
+
+    def renew_delegation_csr(self, delegation_id: str) -> bytes:
+        """Ask the CE for a fresh CSR for an existing delegation."""
+        return self._delegation_action(delegation_id, "renew", 201)
+
+    def delete_delegation(self, delegation_id: str) -> None:
+        self._delegation_action(delegation_id, "delete", 202, idempotent=True)
+
+    def _delegation_action(self, delegation_id: str, action: str, expect: int, idempotent: bool = False) -> bytes:
+        response = self.http.request("POST", f"{self.api}/delegations/{quote(delegation_id, safe='')}",
+                                     params={"action": action}, idempotent=idempotent)
+        if response.status_code != expect:
+            raise ARCHTTPError(response.status_code, _reason_text(response), f"{action} delegation {delegation_id}")
+        return response.content
+
+    def create_delegation(self, proxy: str | os.PathLike[str], lifetime: timedelta | None = None) -> str:
+        """Delegate ``proxy`` to the CE: new, sign the CSR, upload. Returns the
+        delegation id. On failure the half-made delegation is deleted."""
+        delegation_id, csr = self.new_delegation()
+        try:
+            self._sign_and_upload(delegation_id, csr, proxy, lifetime)
+        except BaseException:
+            self._discard(delegation_id)
+            raise
+        return delegation_id
+
+    def renew_delegation(self, delegation_id: str, proxy: str | os.PathLike[str],
+                         lifetime: timedelta | None = None) -> None:
+        """Refresh an existing delegation with ``proxy`` (jobs using it keep it)."""
+        csr = self.renew_delegation_csr(delegation_id)
+        self._sign_and_upload(delegation_id, csr, proxy, lifetime)
+
+    def _sign_and_upload(self, delegation_id: str, csr: bytes, proxy: str | os.PathLike[str],
+                         lifetime: timedelta | None) -> None:
+        from actframework.x509 import load_proxy, sign_proxy_csr
+
+        signed = sign_proxy_csr(csr, load_proxy(Path(proxy)), lifetime)
+        self.upload_delegation(delegation_id, signed)
+
+    def _discard(self, delegation_id: str) -> None:
+        try:
+            self.delete_delegation(delegation_id)
+        except Exception as exc:  # the original error matters more
+            log.warning("could not delete unfinished delegation %s: %s", delegation_id, exc)
+
+    # The names of the seed design, for callers that know them.
+    createDelegation = create_delegation
+    renewDelegation = renew_delegation
+    deleteDelegation = delete_delegation
+
+
+def _reason_text(response: Any) -> str:
+    """A-REX puts its reason in the status line, sometimes in a text body."""
+    try:
+        body = (response.text or "").strip()
+    except Exception:  # a body that breaks off is no reason to lose the status
+        body = ""
+    if body and not body.startswith(("<", "{")) and len(body) < 300:
+        return body
+    return str(response.reason or "")
