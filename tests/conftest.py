@@ -3,4 +3,5 @@
 pytest_plugins = [
     "fixtures.databases",
     "fixtures.arex",
+    "fixtures.scripted_http",
 ]

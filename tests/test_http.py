@@ -6,9 +6,8 @@ from __future__ import annotations
 import io
 import json
 import threading
-from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from collections.abc import Iterator
+from http.server import BaseHTTPRequestHandler
 from pathlib import Path
 
 import pytest
@@ -16,76 +15,14 @@ import pytest
 from actframework.errors import TransportError
 from actframework.http import HTTPClient, RetryPolicy, encode_params
 
+from fixtures.scripted_http import ScriptedServer, answer, drop
+
 FAST = RetryPolicy(attempts=4, backoff=0.01, max_sleep=0.05)
 
 
-@dataclass
-class Seen:
-    method: str
-    path: str
-    headers: dict[str, str]
-    body: bytes
-
-
-@dataclass
-class ScriptedServer:
-    """A real HTTP server on loopback; ``script`` decides each answer."""
-
-    url: str
-    seen: list[Seen] = field(default_factory=list)
-    script: Callable[[BaseHTTPRequestHandler, int], None] | None = None
-
-
 @pytest.fixture
-def server() -> Iterator[ScriptedServer]:
-    state = ScriptedServer(url="")
-
-    class Handler(BaseHTTPRequestHandler):
-        protocol_version = "HTTP/1.1"
-
-        def log_message(self, *args: object) -> None:
-            pass
-
-        def _handle(self) -> None:
-            length = int(self.headers.get("Content-Length") or 0)
-            if self.headers.get("Transfer-Encoding") == "chunked":
-                body = b""
-                while True:
-                    size = int(self.rfile.readline().strip(), 16)
-                    if size == 0:
-                        self.rfile.readline()
-                        break
-                    body += self.rfile.read(size)
-                    self.rfile.readline()
-            else:
-                body = self.rfile.read(length)
-            state.seen.append(Seen(self.command, self.path, dict(self.headers), body))
-            assert state.script is not None
-            state.script(self, len(state.seen))
-
-        do_GET = do_POST = do_PUT = do_DELETE = _handle
-
-    httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    state.url = f"http://127.0.0.1:{httpd.server_address[1]}/base"
-    thread = threading.Thread(target=httpd.serve_forever, daemon=True)
-    thread.start()
-    yield state
-    httpd.shutdown()
-    httpd.server_close()
-
-
-def answer(handler: BaseHTTPRequestHandler, status: int, body: bytes = b"", ctype: str = "application/json") -> None:
-    handler.send_response(status)
-    handler.send_header("Content-Type", ctype)
-    handler.send_header("Content-Length", str(len(body)))
-    handler.end_headers()
-    handler.wfile.write(body)
-
-
-def drop(handler: BaseHTTPRequestHandler) -> None:
-    """Close the connection without any answer."""
-    handler.close_connection = True
-    handler.connection.shutdown(2)
+def server(scripted_server: ScriptedServer) -> ScriptedServer:
+    return scripted_server
 
 
 def test_params_join_lists_with_commas_and_skip_none() -> None:
