@@ -229,6 +229,15 @@ def run(config_path: Path | None) -> None:
     _not_built("the REST server and engine (actd run)", config_path)
 
 
+def _register_arc() -> None:
+    from actframework.arc.cli import arc
+
+    cli.add_command(arc)
+
+
+_register_arc()
+
+
 def main() -> None:
     """Console-script entry point."""
     cli(prog_name="actd")
