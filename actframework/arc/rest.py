@@ -424,7 +424,23 @@ class ARCRest:
         except Exception as exc:  # the original error matters more
             log.warning("could not delete unfinished delegation %s: %s", delegation_id, exc)
 
+    # ------------------------------------------------------------------ pipelines
+
+    def submit_jobs(self, descriptions: Sequence[Any], **options: Any) -> Any:
+        """Bulk submission with uploads: see :func:`actframework.arc.submit.submit_jobs`."""
+        from actframework.arc.submit import submit_jobs
+
+        return submit_jobs(self, descriptions, **options)
+
+    def fetch_jobs(self, fetches: Sequence[Any], workers: int = 10) -> Any:
+        """Recursive download of job outputs: see :func:`actframework.arc.transfer.fetch_jobs`."""
+        from actframework.arc.transfer import fetch_jobs
+
+        return fetch_jobs(self, fetches, workers)
+
     # The names of the seed design, for callers that know them.
+    submitJobs = submit_jobs
+    fetchJobs = fetch_jobs
     createDelegation = create_delegation
     renewDelegation = renew_delegation
     deleteDelegation = delete_delegation
