@@ -3,5 +3,6 @@
 pytest_plugins = [
     "fixtures.databases",
     "fixtures.arex",
+    "fixtures.arc_client",
     "fixtures.scripted_http",
 ]

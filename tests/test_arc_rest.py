@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import re
 import time
-from collections.abc import Iterator, Sequence
 from pathlib import Path
 
 import pytest
@@ -13,40 +12,9 @@ from actframework.arc import ARCRest, split_cluster_url
 from actframework.arc.transfer import Fetch, Upload, fetch_jobs, upload_inputs
 from actframework.errors import ARCError, ARCHTTPError, ARCVersionError, MissingResultFile
 
+from fixtures.arc_client import wait_for_states as wait_for
+
 pytestmark = [pytest.mark.integration, pytest.mark.arex]
-
-TERMINAL = {"FINISHED", "FAILED", "KILLED", "WIPED"}
-
-
-@pytest.fixture(scope="module")
-def rest(arc_ce) -> Iterator[ARCRest]:
-    client = ARCRest.connect(arc_ce.url, proxy=arc_ce.proxy, ca_dir=arc_ce.ca_dir)
-    yield client
-    client.close()
-
-
-@pytest.fixture
-def cleanup(rest: ARCRest) -> Iterator[list[str]]:
-    """Ids put here are killed and cleaned after the test, whatever happened."""
-    ids: list[str] = []
-    yield ids
-    if ids:
-        rest.kill_jobs(ids)
-        wait_for(rest, ids, TERMINAL, timeout=60, strict=False)
-        rest.clean_jobs(ids)
-
-
-def wait_for(rest: ARCRest, ids: Sequence[str], states: set[str], timeout: float = 120,
-             strict: bool = True) -> dict[str, str]:
-    deadline = time.monotonic() + timeout
-    while True:
-        current = {r.job_id: (r.value or "") for r in rest.get_jobs_status(ids)}
-        if all(s in states for s in current.values()) or time.monotonic() > deadline:
-            if strict:
-                assert all(s in states for s in current.values()), current
-            return current
-        time.sleep(0.5)
-
 
 def test_cluster_url_gives_service_and_queue() -> None:
     assert split_cluster_url("https://ce.example.org/batch") == ("https://ce.example.org:443/arex", "batch")
@@ -56,9 +24,9 @@ def test_cluster_url_gives_service_and_queue() -> None:
         split_cluster_url("http://ce/q")
 
 
-def test_version_is_negotiated_and_an_unoffered_one_refused(arc_ce, rest: ARCRest) -> None:
-    assert rest.version == "1.0"
-    assert ARCRest.api_versions(rest.http) == ["1.0"]
+def test_version_is_negotiated_and_an_unoffered_one_refused(arc_ce, arc_rest: ARCRest) -> None:
+    assert arc_rest.version == "1.0"
+    assert ARCRest.api_versions(arc_rest.http) == ["1.0"]
     with pytest.raises(ARCVersionError, match="does not offer REST version 1.1"):
         ARCRest.connect(arc_ce.url, proxy=arc_ce.proxy, ca_dir=arc_ce.ca_dir, version="1.1")
     # This CE wants a client certificate even to tell its versions.
@@ -66,12 +34,12 @@ def test_version_is_negotiated_and_an_unoffered_one_refused(arc_ce, rest: ARCRes
         ARCRest.connect(arc_ce.url, token="abc", ca_dir=arc_ce.ca_dir)
 
 
-def test_ce_info_is_the_glue2_document(rest: ARCRest) -> None:
-    assert "ComputingService" in str(rest.get_ce_info()["Domains"])
+def test_ce_info_is_the_glue2_document(arc_rest: ARCRest) -> None:
+    assert "ComputingService" in str(arc_rest.get_ce_info()["Domains"])
 
 
 def test_bulk_submit_upload_poll_fetch_with_filter_and_clean_50_jobs(
-    rest: ARCRest, cleanup: list[str], tmp_path: Path
+    arc_rest: ARCRest, ce_jobs: list[str], tmp_path: Path
 ) -> None:
     count = 50
     jobs = "".join(
@@ -79,62 +47,62 @@ def test_bulk_submit_upload_poll_fetch_with_filter_and_clean_50_jobs(
         f'(inputfiles=("in.txt" ""))(outputfiles=("sub/" "")("other.txt" ""))(jobname="bulk-{n}"))'
         for n in range(count)
     )
-    created = rest.create_jobs("+" + jobs)
+    created = arc_rest.create_jobs("+" + jobs)
     assert len(created) == count and all(r.ok for r in created), created
     ids = [r.unwrap().id for r in created]
-    cleanup.extend(ids)
+    ce_jobs.extend(ids)
     inputs = []
     for n in range(count):
         path = tmp_path / f"in-{n}.txt"
         path.write_text(f"input of job {n}\n")
         inputs.append(Upload(ids[n], [("in.txt", path)]))
-    assert upload_inputs(rest, inputs, workers=10) == [[] for _ in range(count)]
+    assert upload_inputs(arc_rest, inputs, workers=10) == [[] for _ in range(count)]
 
-    wait_for(rest, ids, {"FINISHED"}, timeout=180)
+    wait_for(arc_rest, ids, {"FINISHED"}, timeout=180)
     fetches = [Fetch(job_id, tmp_path / "out" / job_id, re.compile(r"sub/.*"), diagnose=("errors",))
                for job_id in ids]
-    outcomes = fetch_jobs(rest, fetches, workers=10)
+    outcomes = fetch_jobs(arc_rest, fetches, workers=10)
     for n, (job_id, outcome) in enumerate(zip(ids, outcomes)):
         assert outcome.ok and outcome.files == ["gmlog/errors", "sub/out.txt"], outcome
         assert (tmp_path / "out" / job_id / "sub" / "out.txt").read_text() == f"input of job {n}\n"
         assert not (tmp_path / "out" / job_id / "other.txt").exists()
 
-    assert all(r.ok for r in rest.clean_jobs(ids))
+    assert all(r.ok for r in arc_rest.clean_jobs(ids))
     deadline = time.monotonic() + 60
-    while {j.id for j in rest.get_jobs_list()} & set(ids) and time.monotonic() < deadline:
+    while {j.id for j in arc_rest.get_jobs_list()} & set(ids) and time.monotonic() < deadline:
         time.sleep(1)
-    assert not {j.id for j in rest.get_jobs_list()} & set(ids)
-    cleanup.clear()
+    assert not {j.id for j in arc_rest.get_jobs_list()} & set(ids)
+    ce_jobs.clear()
 
 
-def test_running_job_is_killed(rest: ARCRest, cleanup: list[str]) -> None:
-    [result] = rest.create_jobs('&(executable="/bin/sleep")(arguments="600")(jobname="sleeper")')
+def test_running_job_is_killed(arc_rest: ARCRest, ce_jobs: list[str]) -> None:
+    [result] = arc_rest.create_jobs('&(executable="/bin/sleep")(arguments="600")(jobname="sleeper")')
     job_id = result.unwrap().id
-    cleanup.append(job_id)
-    wait_for(rest, [job_id], {"RUNNING"}, timeout=60)
-    assert rest.kill_jobs([job_id])[0].ok
-    wait_for(rest, [job_id], {"KILLED"}, timeout=60)
-    info = rest.get_jobs_info([job_id])[0].unwrap()
+    ce_jobs.append(job_id)
+    wait_for(arc_rest, [job_id], {"RUNNING"}, timeout=60)
+    assert arc_rest.kill_jobs([job_id])[0].ok
+    wait_for(arc_rest, [job_id], {"KILLED"}, timeout=60)
+    info = arc_rest.get_jobs_info([job_id])[0].unwrap()
     assert info.state == "KILLED" and info.display_state == "Killed" and info.is_terminal
 
 
-def test_job_failing_in_preparing_is_restarted(rest: ARCRest, cleanup: list[str], tmp_path: Path) -> None:
-    [result] = rest.create_jobs(
+def test_job_failing_in_preparing_is_restarted(arc_rest: ARCRest, ce_jobs: list[str], tmp_path: Path) -> None:
+    [result] = arc_rest.create_jobs(
         '&(executable="/bin/true")(inputfiles=("missing" "https://localhost:9/nothing/here"))'
         '(rerun="2")(jobname="badinput")'
     )
     job_id = result.unwrap().id
-    cleanup.append(job_id)
-    wait_for(rest, [job_id], {"FAILED"}, timeout=120)
-    info = rest.get_jobs_info([job_id])[0].unwrap()
+    ce_jobs.append(job_id)
+    wait_for(arc_rest, [job_id], {"FAILED"}, timeout=120)
+    info = arc_rest.get_jobs_info([job_id])[0].unwrap()
     assert info.restart_state == "PREPARING" and info.errors
 
     def preparations() -> int:
-        rest.download_diagnose_file(job_id, "errors", tmp_path / "errors")
+        arc_rest.download_diagnose_file(job_id, "errors", tmp_path / "errors")
         return (tmp_path / "errors").read_text().count("-> PREPARING")
 
     before = preparations()
-    assert rest.restart_jobs([job_id])[0].ok
+    assert arc_rest.restart_jobs([job_id])[0].ok
     # A-REX's own job log shows the job going through PREPARING once more.
     deadline = time.monotonic() + 60
     while preparations() == before and time.monotonic() < deadline:
@@ -142,25 +110,25 @@ def test_job_failing_in_preparing_is_restarted(rest: ARCRest, cleanup: list[str]
     assert preparations() > before
 
 
-def test_per_job_errors_are_aligned_with_the_input(rest: ARCRest, cleanup: list[str]) -> None:
-    [result] = rest.create_jobs('&(executable="/bin/true")(jobname="aligned")')
+def test_per_job_errors_are_aligned_with_the_input(arc_rest: ARCRest, ce_jobs: list[str]) -> None:
+    [result] = arc_rest.create_jobs('&(executable="/bin/true")(jobname="aligned")')
     job_id = result.unwrap().id
-    cleanup.append(job_id)
-    results = rest.get_jobs_status(["unknown-1", job_id, "unknown-2", job_id])
+    ce_jobs.append(job_id)
+    results = arc_rest.get_jobs_status(["unknown-1", job_id, "unknown-2", job_id])
     assert [r.job_id for r in results] == ["unknown-1", job_id, "unknown-2", job_id]
     assert [r.ok for r in results] == [False, True, False, True]
     assert isinstance(results[0].error, ARCHTTPError) and results[0].error.status == 404
-    assert rest.get_jobs_delegations([job_id])[0].unwrap() == []
+    assert arc_rest.get_jobs_delegations([job_id])[0].unwrap() == []
 
 
-def test_description_the_ce_rejects_is_a_per_job_error(rest: ARCRest) -> None:
-    [result] = rest.create_jobs('&(executable="/bin/true")(jobname="rejected"')  # unbalanced
+def test_description_the_ce_rejects_is_a_per_job_error(arc_rest: ARCRest) -> None:
+    [result] = arc_rest.create_jobs('&(executable="/bin/true")(jobname="rejected"')  # unbalanced
     assert not result.ok and isinstance(result.error, ARCHTTPError) and result.error.status >= 400
 
 
-def test_missing_session_file_and_job_are_missing_result_files(rest: ARCRest, tmp_path: Path) -> None:
+def test_missing_session_file_and_job_are_missing_result_files(arc_rest: ARCRest, tmp_path: Path) -> None:
     with pytest.raises(MissingResultFile):
-        rest.list_session("no-such-job")
+        arc_rest.list_session("no-such-job")
     with pytest.raises(MissingResultFile):
-        rest.download_file("no-such-job", "out.txt", tmp_path / "out.txt")
+        arc_rest.download_file("no-such-job", "out.txt", tmp_path / "out.txt")
     assert list(tmp_path.iterdir()) == []

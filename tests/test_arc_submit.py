@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import time
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -12,41 +11,12 @@ from actframework import xrsl
 from actframework.arc import ARCRest
 from actframework.arc.submit import prepare_job
 from actframework.arc.transfer import Fetch
-from actframework.errors import ARCHTTPError, InputFileError, XRSLParseError
+from actframework.errors import InputFileError, XRSLParseError
 from actframework.x509 import load_proxy
 
-from test_arc_rest import TERMINAL, wait_for
+from fixtures.arc_client import wait_for_states as wait_for
 
 pytestmark = [pytest.mark.integration, pytest.mark.arex]
-
-
-@pytest.fixture(scope="module")
-def rest(arc_ce) -> Iterator[ARCRest]:
-    client = ARCRest.connect(arc_ce.url, proxy=arc_ce.proxy, ca_dir=arc_ce.ca_dir)
-    yield client
-    client.close()
-
-
-@pytest.fixture
-def jobs_to_clean(rest: ARCRest) -> Iterator[list[str]]:
-    ids: list[str] = []
-    yield ids
-    if ids:
-        rest.kill_jobs(ids)
-        wait_for(rest, ids, TERMINAL, timeout=60, strict=False)
-        rest.clean_jobs(ids)
-
-
-@pytest.fixture
-def delegations(rest: ARCRest) -> Iterator[list[str]]:
-    """Delegations made by a test, deleted afterwards so they do not pile up on the CE."""
-    made: list[str] = []
-    yield made
-    for delegation_id in made:
-        try:
-            rest.delete_delegation(delegation_id)
-        except ARCHTTPError:
-            pass
 
 
 def test_prepare_adds_outputs_and_uploads_as_arcsub_does(tmp_path: Path) -> None:
@@ -72,7 +42,7 @@ def test_prepare_refuses_a_missing_local_input(tmp_path: Path) -> None:
 
 
 def test_submit_jobs_aligns_results_with_input_and_uploads_inputs(
-    rest: ARCRest, jobs_to_clean: list[str], tmp_path: Path
+    arc_rest: ARCRest, ce_jobs: list[str], tmp_path: Path
 ) -> None:
     descriptions = []
     for n in range(10):
@@ -84,52 +54,52 @@ def test_submit_jobs_aligns_results_with_input_and_uploads_inputs(
     descriptions.insert(3, '&(executable="/bin/true"')  # not xRSL
     descriptions.insert(5, '&(executable="/bin/true")(inputfiles=("x" "absent.txt"))')
 
-    batch = rest.submit_jobs(descriptions, input_dir=tmp_path, workers=4)
+    batch = arc_rest.submit_jobs(descriptions, input_dir=tmp_path, workers=4)
     assert len(batch.results) == 12 and batch.delegation_id is None
     assert isinstance(batch.results[3].error, XRSLParseError)
     assert isinstance(batch.results[5].error, InputFileError)
     good = [r for i, r in enumerate(batch.results) if i not in (3, 5)]
     assert all(r.ok for r in good), good
     ids = [r.job_id for r in good]
-    jobs_to_clean.extend(ids)
-    wait_for(rest, ids, {"FINISHED"}, timeout=120)
-    outcomes = rest.fetch_jobs([Fetch(i, tmp_path / "out" / i, diagnose=()) for i in ids])
+    ce_jobs.extend(ids)
+    wait_for(arc_rest, ids, {"FINISHED"}, timeout=120)
+    outcomes = arc_rest.fetch_jobs([Fetch(i, tmp_path / "out" / i, diagnose=()) for i in ids])
     assert [(tmp_path / "out" / i / "stdout").read_text() for i in ids] == [f"input {n}\n" for n in range(10)]
     assert all(o.files == ["stdout"] for o in outcomes)
 
 
-def test_delegation_is_created_renewed_read_and_deleted(arc_ce, rest: ARCRest, delegations: list[str]) -> None:
-    delegation_id = rest.create_delegation(arc_ce.proxy)
-    delegations.append(delegation_id)
-    assert delegation_id in {d.id for d in rest.list_delegations()}
-    first = rest.get_delegation(delegation_id)
+def test_delegation_is_created_renewed_read_and_deleted(arc_ce, arc_rest: ARCRest, ce_delegations: list[str]) -> None:
+    delegation_id = arc_rest.create_delegation(arc_ce.proxy)
+    ce_delegations.append(delegation_id)
+    assert delegation_id in {d.id for d in arc_rest.list_delegations()}
+    first = arc_rest.get_delegation(delegation_id)
     assert load_proxy(arc_ce.proxy).certificate.subject.rfc4514_string() in _subjects(first)
 
-    rest.renew_delegation(delegation_id, arc_ce.proxy)
-    assert rest.get_delegation(delegation_id) != first
+    arc_rest.renew_delegation(delegation_id, arc_ce.proxy)
+    assert arc_rest.get_delegation(delegation_id) != first
 
-    rest.delete_delegation(delegation_id)
-    delegations.remove(delegation_id)
-    assert delegation_id not in {d.id for d in rest.list_delegations()}
+    arc_rest.delete_delegation(delegation_id)
+    ce_delegations.remove(delegation_id)
+    assert delegation_id not in {d.id for d in arc_rest.list_delegations()}
 
 
 def test_ce_stages_an_https_input_through_the_delegation(
-    arc_ce, rest: ARCRest, jobs_to_clean: list[str], delegations: list[str], tmp_path: Path
+    arc_ce, arc_rest: ARCRest, ce_jobs: list[str], ce_delegations: list[str], tmp_path: Path
 ) -> None:
     source = f"{arc_ce.rest_url}/info"  # served by the CE itself, over https, to the delegated proxy
-    batch = rest.submit_jobs(
+    batch = arc_rest.submit_jobs(
         [f'&(executable="/bin/sh")(arguments="-c" "wc -c < info.json > size")'
          f'(inputfiles=("info.json" "{source}"))(outputfiles=("info.json" "")("size" ""))(jobname="staged")'],
         proxy=arc_ce.proxy,
     )
     assert batch.delegation_id is not None
-    delegations.append(batch.delegation_id)
+    ce_delegations.append(batch.delegation_id)
     [result] = batch.results
     job_id = result.unwrap().id
-    jobs_to_clean.append(job_id)
-    assert rest.get_jobs_delegations([job_id])[0].unwrap() == [batch.delegation_id]
-    wait_for(rest, [job_id], {"FINISHED"}, timeout=120)
-    [outcome] = rest.fetch_jobs([Fetch(job_id, tmp_path, diagnose=())])
+    ce_jobs.append(job_id)
+    assert arc_rest.get_jobs_delegations([job_id])[0].unwrap() == [batch.delegation_id]
+    wait_for(arc_rest, [job_id], {"FINISHED"}, timeout=120)
+    [outcome] = arc_rest.fetch_jobs([Fetch(job_id, tmp_path, diagnose=())])
     assert outcome.ok and sorted(outcome.files) == ["info.json", "size"]
     text = (tmp_path / "info.json").read_text()
     assert "ComputingService" in text or text.lstrip().startswith("<")
@@ -142,15 +112,15 @@ def _subjects(pem: bytes) -> set[str]:
     return {c.subject.rfc4514_string() for c in x509.load_pem_x509_certificates(pem)}
 
 
-def test_job_waiting_for_its_inputs_goes_away_after_kill_and_clean(rest: ARCRest, jobs_to_clean: list[str]) -> None:
+def test_job_waiting_for_its_inputs_goes_away_after_kill_and_clean(arc_rest: ARCRest, ce_jobs: list[str]) -> None:
     """A-REX removes a job that waits for uploads (PREPARING) only once it is killed."""
-    [created] = rest.create_jobs('&(executable="/bin/true")(inputfiles=("never" ""))(jobname="waits")')
+    [created] = arc_rest.create_jobs('&(executable="/bin/true")(inputfiles=("never" ""))(jobname="waits")')
     job_id = created.unwrap().id
-    jobs_to_clean.append(job_id)
-    wait_for(rest, [job_id], {"PREPARING"}, timeout=30)
-    assert rest.kill_jobs([job_id])[0].ok and rest.clean_jobs([job_id])[0].ok
+    ce_jobs.append(job_id)
+    wait_for(arc_rest, [job_id], {"PREPARING"}, timeout=30)
+    assert arc_rest.kill_jobs([job_id])[0].ok and arc_rest.clean_jobs([job_id])[0].ok
     deadline = time.monotonic() + 60
-    while job_id in {j.id for j in rest.get_jobs_list()} and time.monotonic() < deadline:
+    while job_id in {j.id for j in arc_rest.get_jobs_list()} and time.monotonic() < deadline:
         time.sleep(1)
-    assert job_id not in {j.id for j in rest.get_jobs_list()}
-    jobs_to_clean.remove(job_id)
+    assert job_id not in {j.id for j in arc_rest.get_jobs_list()}
+    ce_jobs.remove(job_id)
