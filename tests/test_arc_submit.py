@@ -113,12 +113,14 @@ def _subjects(pem: bytes) -> set[str]:
 
 
 def test_job_waiting_for_its_inputs_goes_away_after_kill_and_clean(arc_rest: ARCRest, ce_jobs: list[str]) -> None:
-    """A-REX removes a job that waits for uploads (PREPARING) only once it is killed."""
+    """A job waiting for uploads (PREPARING) ignores clean; killed first, it can be cleaned."""
     [created] = arc_rest.create_jobs('&(executable="/bin/true")(inputfiles=("never" ""))(jobname="waits")')
     job_id = created.unwrap().id
     ce_jobs.append(job_id)
     wait_for(arc_rest, [job_id], {"PREPARING"}, timeout=30)
-    assert arc_rest.kill_jobs([job_id])[0].ok and arc_rest.clean_jobs([job_id])[0].ok
+    assert arc_rest.kill_jobs([job_id])[0].ok
+    wait_for(arc_rest, [job_id], {"KILLED", "FAILED"}, timeout=60)
+    assert arc_rest.clean_jobs([job_id])[0].ok
     deadline = time.monotonic() + 60
     while job_id in {j.id for j in arc_rest.get_jobs_list()} and time.monotonic() < deadline:
         time.sleep(1)

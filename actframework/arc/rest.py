@@ -273,8 +273,9 @@ class ARCRest:
         return self._bulk("kill", ids, 202, lambda item: True)
 
     def clean_jobs(self, ids: Sequence[str]) -> list[JobResult[bool]]:
-        """Remove jobs from the CE. A job still waiting for its inputs
-        (PREPARING) is only removed once it has been killed."""
+        """Remove jobs from the CE. A-REX accepts (202) but ignores a clean of
+        a job still waiting for its inputs (PREPARING): kill such a job, wait
+        until it is terminal (KILLED), then clean it."""
         return self._bulk("clean", ids, 202, lambda item: True)
 
     def restart_jobs(self, ids: Sequence[str]) -> list[JobResult[bool]]:
