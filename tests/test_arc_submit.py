@@ -98,6 +98,8 @@ def test_ce_stages_an_https_input_through_the_delegation(
     job_id = result.unwrap().id
     ce_jobs.append(job_id)
     assert arc_rest.get_jobs_delegations([job_id])[0].unwrap() == [batch.delegation_id]
+    assert arc_rest.get_jobs_info([job_id], with_delegations=True)[0].unwrap().delegation_ids == (
+        batch.delegation_id,)
     wait_for(arc_rest, [job_id], {"FINISHED"}, timeout=120)
     [outcome] = arc_rest.fetch_jobs([Fetch(job_id, tmp_path, diagnose=())])
     assert outcome.ok and sorted(outcome.files) == ["info.json", "size"]

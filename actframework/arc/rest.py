@@ -12,6 +12,7 @@ methods report per-job failures in their :class:`JobResult` list instead.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import logging
 import os
@@ -261,9 +262,22 @@ class ARCRest:
                 results.append(JobResult(job_id, error=ARCHTTPError(code, str(item.get("reason", "")), "create job")))
         return results
 
-    def get_jobs_info(self, ids: Sequence[str]) -> list[JobResult[ARCJob]]:
-        """Full information on each job (one bulk call per ~15,000 ids)."""
-        return self._bulk("info", ids, 200, lambda item: ARCJob.from_info(str(item["id"]), item["info_document"]))
+    def get_jobs_info(self, ids: Sequence[str], *, with_delegations: bool = False) -> list[JobResult[ARCJob]]:
+        """Full information on each job (one bulk call per ~15,000 ids).
+
+        The info document does not name a job's delegations; with
+        ``with_delegations`` a second bulk call fills :attr:`ARCJob.delegation_ids`.
+        """
+        results = self._bulk("info", ids, 200, lambda item: ARCJob.from_info(str(item["id"]), item["info_document"]))
+        if not with_delegations:
+            return results
+        delegations = self.get_jobs_delegations([r.job_id for r in results if r.ok])
+        found = {d.job_id: d.value for d in delegations if d.ok}
+        return [
+            JobResult(r.job_id, value=dataclasses.replace(r.value, delegation_ids=tuple(found.get(r.job_id) or ())))
+            if r.ok and r.value is not None else r
+            for r in results
+        ]
 
     def get_jobs_status(self, ids: Sequence[str]) -> list[JobResult[str]]:
         """Each job's REST state (``FINISHED``, ...)."""
