@@ -5,4 +5,5 @@ pytest_plugins = [
     "fixtures.arex",
     "fixtures.arc_client",
     "fixtures.scripted_http",
+    "fixtures.server",
 ]

@@ -120,7 +120,7 @@ def test_init_and_upgrade_on_each_database(runner: CliRunner, tmp_path: Path, db
     assert runner.invoke(cli, ["db", "upgrade", "--config", str(config)]).exit_code == 0
 
 
-@pytest.mark.parametrize("command", ["serve", "engine", "run"])
+@pytest.mark.parametrize("command", ["engine", "run"])
 def test_unbuilt_commands_check_setup_then_say_what_is_missing(
     runner: CliRunner, tmp_path: Path, command: str
 ) -> None:

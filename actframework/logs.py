@@ -1,0 +1,38 @@
+"""Log lines of actd: one line per event, with its fields as ``key=value``.
+
+``log.info("request", extra={"route": ..., "status": ...})`` renders as
+``... INFO actframework.server request route=/jobs status=200``, which is easy
+to read and to grep or parse. Callers never pass secrets (tokens, keys,
+proxies) as fields.
+"""
+
+from __future__ import annotations
+
+import logging
+
+_STANDARD = set(vars(logging.makeLogRecord({}))) | {"message", "asctime"}
+
+
+class KeyValueFormatter(logging.Formatter):
+    """Appends a record's extra fields to the message as ``key=value``."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        line = super().format(record)
+        fields = {k: v for k, v in vars(record).items() if k not in _STANDARD}
+        if fields:
+            line += " " + " ".join(f"{k}={_quote(v)}" for k, v in fields.items())
+        return line
+
+
+def _quote(value: object) -> str:
+    text = str(value)
+    return f'"{text}"' if (" " in text or not text) else text
+
+
+def configure(level: str = "info") -> None:
+    """Log to stderr at ``level`` with :class:`KeyValueFormatter`."""
+    handler = logging.StreamHandler()
+    handler.setFormatter(KeyValueFormatter("%(asctime)s %(levelname)s %(name)s %(message)s"))
+    root = logging.getLogger()
+    root.handlers[:] = [handler]
+    root.setLevel(level.upper())

@@ -1,0 +1,52 @@
+"""Tokens: the HS256 JWTs that identify a delegated proxy.
+
+A token carries ``proxyid`` and ``exp`` (the proxy's expiry), exactly as
+aCT's do, so tokens are interchangeable with what act-client expects. It is
+checked in aCT's order with aCT's messages, but a token that is not a JWT at
+all is a 401 here, not aCT's 500.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime, timezone
+
+import jwt
+from fastapi import Request
+
+from actframework.server.errors import APIError
+
+ALGORITHM = "HS256"
+
+
+def issue_token(secret: str, proxyid: int, expires: datetime) -> str:
+    """A token for ``proxyid``, valid until ``expires`` (the proxy's end)."""
+    if expires.tzinfo is None:
+        expires = expires.replace(tzinfo=timezone.utc)
+    return jwt.encode({"proxyid": proxyid, "exp": expires}, secret, algorithm=ALGORITHM)
+
+
+def bearer_token(request: Request) -> str:
+    """The token of the ``Authorization: Bearer <token>`` header."""
+    header = request.headers.get("Authorization")
+    if not header:
+        raise APIError(401, "Auth token is missing")
+    parts = header.split()
+    if len(parts) != 2 or parts[0].lower() != "bearer":
+        raise APIError(401, "Auth token is missing")
+    return parts[1]
+
+
+def decode_token(secret: str, token: str) -> int:
+    """The token's ``proxyid``; 401 with aCT's message when it is not valid."""
+    try:
+        claims = jwt.decode(token, secret, algorithms=[ALGORITHM], options={"require": ["exp"]})
+    except jwt.ExpiredSignatureError:
+        raise APIError(401, "Auth token is expired") from None
+    except jwt.InvalidSignatureError:
+        raise APIError(401, "Invalid token signature") from None
+    except jwt.PyJWTError:
+        raise APIError(401, "Invalid auth token") from None
+    proxyid = claims.get("proxyid")
+    if not isinstance(proxyid, int) or isinstance(proxyid, bool):
+        raise APIError(401, "Invalid auth token")
+    return proxyid

@@ -1,0 +1,12 @@
+"""Route groups of the REST API; each module adds its routes to the app."""
+
+from __future__ import annotations
+
+from fastapi import FastAPI
+
+
+def register_routes(app: FastAPI) -> None:
+    from actframework.server.routes import info
+
+    for module in (info,):
+        app.include_router(module.router)
