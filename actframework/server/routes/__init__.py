@@ -6,7 +6,7 @@ from fastapi import FastAPI
 
 
 def register_routes(app: FastAPI) -> None:
-    from actframework.server.routes import info
+    from actframework.server.routes import data, info, jobs, proxies
 
-    for module in (info,):
+    for module in (info, proxies, jobs, data):
         app.include_router(module.router)
