@@ -1,7 +1,417 @@
-"""Routes of the REST API (being built)."""
+"""``/jobs``: submitting, listing, killing, fetching, resubmitting and cleaning jobs.
+
+Wire formats follow aCT dev2 (act-spec §A.3-§A.5), so act-client works
+unchanged. Every operation is scoped to the caller's proxy: the store puts
+``proxyid`` into each query, so ids of another user's jobs given here select
+nothing.
+
+Batch endpoints (POST, PUT) answer 200 with one element per input element,
+either the result or ``{"msg": ...}``; only a body that is not JSON, or not
+a list, fails the whole request. Where aCT had bugs (§F.17) we differ: the
+"not a list" message is complete, an invalid description says where parsing
+stopped, and directory names taken from the database are checked before
+anything is removed.
+"""
 
 from __future__ import annotations
 
-from fastapi import APIRouter
+import json
+import logging
+import shutil
+from dataclasses import dataclass, replace
+from datetime import UTC, datetime
+from email.utils import format_datetime
+from pathlib import Path, PurePosixPath
+from typing import Any, Final
+from urllib.parse import urlparse
+
+from fastapi import APIRouter, Depends, Query, Request
+
+from actframework import xrsl
+from actframework.config import ServerConfig
+from actframework.db import JobStore
+from actframework.db.filters import JobFilter
+from actframework.db.records import Confirmation
+from actframework.db.schema import CLUSTERLIST_MAX_LENGTH, JOBNAME_MAX_LENGTH
+from actframework.errors import XRSLError
+from actframework.server.app import Caller, current_caller, get_config, get_store
+from actframework.server.clusters import normalise_cluster_url, normalised_clusters
+from actframework.server.errors import APIError
+
+log = logging.getLogger(__name__)
 
 router = APIRouter()
+
+#: What a request without a body is parsed as, distinct from a JSON ``null``.
+_NO_BODY: Final = object()
+
+#: Legacy PATCH bodies (aCT master): ``{"arcstate": ...}`` → the action.
+_LEGACY_ACTIONS: Final = {"tocancel": "cancel", "tofetch": "fetch", "toresubmit": "resubmit"}
+
+
+async def json_body(request: Request) -> Any:
+    """The request body parsed as JSON, or ``_NO_BODY`` when there is none.
+
+    The Content-Type header is not checked: act-client sends JSON with
+    ``application/json``, and refusing the same bytes under another header
+    would help nobody. Bytes that are not JSON are a 400, as in aCT.
+    """
+    raw = await request.body()
+    if not raw.strip():
+        return _NO_BODY
+    try:
+        return json.loads(raw)
+    except (UnicodeDecodeError, json.JSONDecodeError):
+        raise APIError(400, "Request body is not valid JSON") from None
+
+
+def _filter(id: str | None, name: str | None, state: str | None) -> JobFilter:
+    """The job filter of a request; an invalid id list raises the store's
+    InvalidFilterError, which the error handlers turn into a 400."""
+    return JobFilter.from_strings(id, name, state)
+
+
+def _columns(text: str | None) -> list[str]:
+    return [part.strip() for part in (text or "").split(",") if part.strip()]
+
+
+def _render(value: Any) -> Any:
+    """A column value as aCT (Flask's JSON provider) sends it: datetimes as
+    HTTP dates (stored naive in UTC), everything else as is."""
+    if isinstance(value, datetime):
+        aware = value.replace(tzinfo=UTC) if value.tzinfo is None else value
+        return format_datetime(aware.astimezone(UTC), usegmt=True)
+    if isinstance(value, bytes):
+        return value.decode("utf-8", errors="replace")
+    return value
+
+
+# --------------------------------------------------------------------------- files on the server
+
+
+def _remove_inputs(config: ServerConfig, client_id: int) -> None:
+    """Remove a job's uploaded input files; they are not needed any more."""
+    shutil.rmtree(config.inputs_dir / str(client_id), ignore_errors=True)
+
+
+def _safe_dir_name(name: str | None) -> bool:
+    """True when ``name`` is one plain path component. The CE chooses job ids,
+    so a results directory named after one is checked before removal."""
+    if not name:
+        return False
+    return name not in (".", "..") and not any(c in name for c in "/\\\0")
+
+
+def _remove_results(config: ServerConfig, ce_id: str | None) -> None:
+    if ce_id is not None and _safe_dir_name(ce_id):
+        shutil.rmtree(config.results_dir / ce_id, ignore_errors=True)
+    elif ce_id:
+        log.warning("not removing results of CE job id %r: not a plain directory name", ce_id)
+
+
+# --------------------------------------------------------------------------- job descriptions
+
+
+class _ElementError(Exception):
+    """One batch element cannot be processed; ``msg`` goes into its answer."""
+
+    def __init__(self, msg: str) -> None:
+        super().__init__(msg)
+        self.msg = msg
+
+
+@dataclass(frozen=True)
+class _Description:
+    """A parsed single-job description and the local input files it needs."""
+
+    job: xrsl.XRSLJob
+    name: str | None
+    local_inputs: tuple[str, ...]
+
+
+def _is_local(source: str) -> bool:
+    """aCT's locality rule: no source, or no scheme (or ``file``) and no host."""
+    if not source:
+        return True
+    url = urlparse(source)
+    return url.scheme in ("", "file") and not url.hostname
+
+
+def _parse_description(text: Any) -> _Description:
+    """Parse ``text`` as one xRSL job and find the input files the user
+    uploads to the server (the local ones).
+
+    A relative ``executable`` or ``stdin`` that ``inputfiles`` does not list
+    counts as a local input too: ARC adds it implicitly, and the engine would
+    otherwise only find it missing at submission.
+    """
+    if not isinstance(text, str) or not text.strip():
+        raise _ElementError("No job description given")
+    try:
+        jobs = xrsl.parse(text)
+    except XRSLError as exc:
+        raise _ElementError(f"Invalid job description: {exc}") from None
+    if len(jobs) != 1:
+        raise _ElementError(
+            f"Invalid job description: it holds {len(jobs)} jobs; submit each job separately"
+        )
+    job = jobs[0]
+    try:
+        name = job.get_string("jobname")
+        inputs = job.inputfiles
+        listed = {entry_name for entry_name, _ in inputs}
+        local = [entry_name for entry_name, source in inputs if _is_local(source)]
+        for attr in ("executable", "stdin"):
+            value = job.get_string(attr)
+            if value and not value.startswith(("/", "$")) and value not in listed:
+                local.append(value)
+                listed.add(value)
+    except XRSLError as exc:
+        raise _ElementError(f"Invalid job description: {exc}") from None
+    if name is not None and len(name) > JOBNAME_MAX_LENGTH:
+        raise _ElementError(f"Invalid job description: job name is longer than {JOBNAME_MAX_LENGTH} characters")
+    for entry_name in local:
+        path = PurePosixPath(entry_name)
+        if not entry_name or path.is_absolute() or ".." in path.parts:
+            raise _ElementError(f"Invalid input file name {entry_name}")
+    return _Description(job, name, tuple(local))
+
+
+def _final_description(description: _Description, job_dir: Path) -> str:
+    """The xRSL to store: every local input must have been uploaded to
+    ``job_dir``, and its source becomes that file's absolute path, from
+    where the engine uploads it to the CE."""
+    job = description.job.copy()
+    if description.local_inputs:
+        local = set(description.local_inputs)
+        for entry_name in description.local_inputs:
+            if not (job_dir / entry_name).is_file():
+                raise _ElementError(f"Input file {entry_name} missing")
+        entries = [
+            (entry_name, str(job_dir / entry_name) if entry_name in local else source)
+            for entry_name, source in job.inputfiles
+        ]
+        listed = {entry_name for entry_name, _ in entries}
+        entries += [(entry_name, str(job_dir / entry_name))
+                    for entry_name in description.local_inputs if entry_name not in listed]
+        job.set_inputfiles(entries)
+    text = xrsl.unparse(job)
+    xrsl.parse(text)  # what we store must read back
+    return text
+
+
+# --------------------------------------------------------------------------- GET
+
+
+@router.get("/jobs")
+def list_jobs(
+    id: str | None = Query(None),
+    name: str | None = Query(None),
+    state: str | None = Query(None),
+    client: str | None = Query(None),
+    arc: str | None = Query(None),
+    caller: Caller = Depends(current_caller),
+    store: JobStore = Depends(get_store),
+) -> list[dict[str, Any]]:
+    """The caller's jobs with the chosen ``client``/``arc`` columns as
+    ``c_``/``a_`` keys; ``[]`` when no column is chosen."""
+    flt = _filter(id, name, state)
+    rows = store.select_jobs(caller.proxyid, flt, _columns(client), _columns(arc))
+    return [{key: _render(value) for key, value in row.items()} for row in rows]
+
+
+# --------------------------------------------------------------------------- POST
+
+
+def _element_clusters(element: dict[str, Any], allowed: frozenset[str]) -> list[str]:
+    """The element's cluster list, normalised and de-duplicated, each allowed
+    by the server. A single URL given as a string is taken as a list of one
+    (aCT would have checked it character by character)."""
+    given = element.get("clusterlist")
+    if isinstance(given, str):
+        given = [given]
+    if not given:
+        raise _ElementError("No clusters given")
+    if not isinstance(given, list):
+        raise _ElementError("Cluster list is not a list")
+    clusters: list[str] = []
+    for url in given:
+        normal = normalise_cluster_url(url) if isinstance(url, str) else None
+        if normal is None or normal not in allowed:
+            raise _ElementError(f"Unknown cluster {url}")
+        if normal not in clusters:
+            clusters.append(normal)
+    if len(",".join(clusters)) > CLUSTERLIST_MAX_LENGTH:
+        raise _ElementError(f"Cluster list is longer than {CLUSTERLIST_MAX_LENGTH} characters")
+    return clusters
+
+
+@router.post("/jobs")
+def create_jobs(
+    caller: Caller = Depends(current_caller),
+    body: Any = Depends(json_body),
+    store: JobStore = Depends(get_store),
+    config: ServerConfig = Depends(get_config),
+) -> list[dict[str, Any]]:
+    """Step 1 of submission: one new, unconfirmed job per element, answered
+    with its ``id``. An element that also carries ``desc`` (the older
+    one-step form) is confirmed at once; it cannot have local input files,
+    since they could not have been uploaded for a job that did not exist."""
+    if body is _NO_BODY:
+        return []
+    if not isinstance(body, list):
+        raise APIError(400, "Input JSON is not a list")
+    allowed = normalised_clusters(config.clusters)
+    results: list[dict[str, Any]] = [{} for _ in body]
+    wanted: list[tuple[int, list[str], Confirmation | None]] = []
+    for index, element in enumerate(body):
+        try:
+            if not isinstance(element, dict):
+                raise _ElementError("Job element is not an object")
+            clusters = _element_clusters(element, allowed)
+            confirmation = None
+            if "desc" in element:
+                description = _parse_description(element["desc"])
+                if description.local_inputs:
+                    raise _ElementError(f"Input file {description.local_inputs[0]} missing")
+                text = _final_description(description, config.inputs_dir)
+                confirmation = Confirmation(0, description.name, text)
+            wanted.append((index, clusters, confirmation))
+        except _ElementError as exc:
+            results[index] = {"msg": exc.msg}
+        except XRSLError:
+            log.exception("a description does not read back after writing")
+            results[index] = {"msg": "Server error"}
+    if not wanted:
+        return results
+
+    ids = store.create_client_jobs(caller.proxyid, [clusters for _, clusters, _ in wanted])
+    confirming: list[tuple[int, Confirmation]] = []
+    for (index, _, confirmation), job_id in zip(wanted, ids, strict=True):
+        results[index] = {"id": job_id}
+        if confirmation is not None:
+            confirming.append((index, replace(confirmation, id=job_id)))
+    confirmed = store.confirm_client_jobs(caller.proxyid, [c for _, c in confirming])
+    for (index, confirmation), ok in zip(confirming, confirmed, strict=True):
+        results[index] = ({"id": confirmation.id, "name": confirmation.jobname} if ok
+                          else {"msg": "Server error"})
+    return results
+
+
+# --------------------------------------------------------------------------- PUT
+
+
+@router.put("/jobs")
+def confirm_jobs(
+    caller: Caller = Depends(current_caller),
+    body: Any = Depends(json_body),
+    store: JobStore = Depends(get_store),
+    config: ServerConfig = Depends(get_config),
+) -> list[dict[str, Any]]:
+    """Step 3 of submission: store each job's final description, which is
+    what lets the engine take it. Local inputs must have been uploaded."""
+    if body is _NO_BODY:
+        return []
+    if not isinstance(body, list):
+        raise APIError(400, "Input JSON is not a list")
+    wanted_ids = {
+        element["id"] for element in body
+        if isinstance(element, dict) and isinstance(element.get("id"), int)
+        and not isinstance(element.get("id"), bool)
+    }
+    owned = store.owned_client_job_ids(caller.proxyid, wanted_ids)
+
+    results: list[dict[str, Any]] = []
+    pending: list[tuple[int, Confirmation]] = []
+    for element in body:
+        if not isinstance(element, dict):
+            results.append({"msg": "Job element is not an object"})
+            continue
+        answer = {key: value for key, value in element.items() if key != "desc"}
+        results.append(answer)
+        job_id = element.get("id")
+        try:
+            if job_id is None:
+                raise _ElementError("No job ID given")
+            if not isinstance(job_id, int) or isinstance(job_id, bool) or job_id not in owned:
+                raise _ElementError(f"Job ID {job_id} does not exist")
+            description = _parse_description(element.get("desc"))
+            if description.name is not None:
+                answer["name"] = description.name
+            text = _final_description(description, config.inputs_dir / str(job_id))
+        except _ElementError as exc:
+            answer["msg"] = exc.msg
+            continue
+        except XRSLError:
+            log.exception("job %s: a description does not read back after writing", job_id)
+            answer["msg"] = "Server error"
+            continue
+        pending.append((len(results) - 1, Confirmation(job_id, description.name, text)))
+
+    confirmed = store.confirm_client_jobs(caller.proxyid, [c for _, c in pending])
+    for (index, confirmation), ok in zip(pending, confirmed, strict=True):
+        if ok:
+            results[index] = {"id": confirmation.id, "name": confirmation.jobname}
+        else:
+            results[index]["msg"] = f"Job ID {confirmation.id} is already submitted"
+    return results
+
+
+# --------------------------------------------------------------------------- PATCH
+
+
+@router.patch("/jobs")
+def act_on_jobs(
+    action: str | None = Query(None),
+    id: str | None = Query(None),
+    name: str | None = Query(None),
+    state: str | None = Query(None),
+    caller: Caller = Depends(current_caller),
+    body: Any = Depends(json_body),
+    store: JobStore = Depends(get_store),
+    config: ServerConfig = Depends(get_config),
+) -> list[Any]:
+    """Kill (``cancel``), fetch failed jobs' outputs (``fetch``) or resubmit
+    failed jobs (``resubmit``). Without ``action``, a body
+    ``{"arcstate": "tocancel"|"tofetch"|"toresubmit"}`` (the older API)
+    names the action."""
+    if action is None and isinstance(body, dict) and "arcstate" in body:
+        action = _LEGACY_ACTIONS.get(body["arcstate"]) if isinstance(body["arcstate"], str) else None
+        if action is None:
+            raise APIError(400, f'Invalid arcstate "{body["arcstate"]}"')
+    if action is None:
+        raise APIError(400, "Request has no action parameter")
+    if action not in ("cancel", "fetch", "resubmit"):
+        raise APIError(400, f'Invalid action "{action}"')
+    flt = _filter(id, name, state)
+    if action == "fetch":
+        return store.fetch_jobs(caller.proxyid, flt)
+    if action == "resubmit":
+        return store.resubmit_jobs(caller.proxyid, flt)
+    outcomes = store.cancel_jobs(caller.proxyid, flt)
+    for outcome in outcomes:
+        if outcome.removed:
+            _remove_inputs(config, outcome.client_id)
+    return [{"c_id": o.client_id, "a_id": o.arc_id, "a_arcstate": o.arcstate_before} for o in outcomes]
+
+
+# --------------------------------------------------------------------------- DELETE
+
+
+@router.delete("/jobs")
+def clean_jobs(
+    id: str | None = Query(None),
+    name: str | None = Query(None),
+    state: str | None = Query(None),
+    caller: Caller = Depends(current_caller),
+    store: JobStore = Depends(get_store),
+    config: ServerConfig = Depends(get_config),
+) -> list[int]:
+    """Clean the caller's finished jobs: the engine removes them from the CE;
+    here their rows go, with their inputs and (if fetched) their results."""
+    outcomes = store.clean_jobs(caller.proxyid, _filter(id, name, state))
+    for outcome in outcomes:
+        _remove_inputs(config, outcome.client_id)
+        if outcome.arcstate_before in ("done", "donefailed"):
+            _remove_results(config, outcome.ce_id)
+    return [outcome.client_id for outcome in outcomes]
