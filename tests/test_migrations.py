@@ -31,7 +31,7 @@ def test_upgrade_from_empty_creates_the_schema(empty_engine: Engine) -> None:
     assert current_revision(empty_engine) == head_revision()
     check_schema(empty_engine)  # does not raise
     tables = set(sa.inspect(empty_engine).get_table_names())
-    assert {"clientjobs", "arcjobs", "jobdescriptions", "proxies"} <= tables
+    assert {"clientjobs", "arcjobs", "jobdescriptions", "proxies", "pendingproxies"} <= tables
 
 
 def test_upgrade_twice_is_a_no_op(empty_engine: Engine) -> None:
@@ -111,7 +111,7 @@ def test_migrations_are_found_through_the_package_not_the_cwd(
     monkeypatch.chdir(tmp_path)
     assert MIGRATIONS_DIR.is_absolute()
     assert (MIGRATIONS_DIR / "env.py").is_file()
-    assert head_revision() == "0001"
+    assert head_revision() == "0002"
 
 
 def test_migrations_do_not_import_the_live_schema() -> None:

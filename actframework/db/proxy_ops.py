@@ -3,6 +3,10 @@
 The row id is the identity users carry in their JWT and the owner of their
 jobs, so re-delegating the same DN and attribute must update the existing
 row and keep its id rather than create a new one.
+
+Delegations in progress (between ``POST`` and ``PUT /proxies``) are kept in
+``pendingproxies``, one row per request, and only the completed delegation
+touches ``proxies``.
 """
 
 from __future__ import annotations
@@ -14,8 +18,8 @@ from sqlalchemy.engine import Connection
 from sqlalchemy.exc import IntegrityError
 
 from actframework.db._core import StoreCore, naive_utc
-from actframework.db.records import ProxyRecord
-from actframework.db.schema import proxies
+from actframework.db.records import PendingProxyRecord, ProxyRecord
+from actframework.db.schema import pendingproxies, proxies
 from actframework.errors import StoreError
 
 
@@ -92,5 +96,54 @@ class ProxyOps(StoreCore):
 
         def work(connection: Connection) -> bool:
             return connection.execute(delete(proxies).where(proxies.c.id == proxyid)).rowcount > 0
+
+        return self._write(work)
+
+    # ------------------------------------------------------------------ pending delegations
+
+    def add_pending_proxy(self, dn: str, attribute: str, privatekey: bytes, expirytime: datetime) -> int:
+        """Keep the key of a started delegation until ``expirytime``; its id.
+
+        Requests that expired are deleted in the same transaction: step 1
+        needs no token, so nothing else bounds how many abandoned keys pile up.
+        """
+        expiry = naive_utc(expirytime)
+        now = self.now()
+
+        def work(connection: Connection) -> int:
+            connection.execute(delete(pendingproxies).where(pendingproxies.c.expirytime <= now))
+            key = connection.execute(
+                insert(pendingproxies).values(
+                    dn=dn, attribute=attribute, privatekey=privatekey, expirytime=expiry
+                )
+            ).inserted_primary_key
+            assert key is not None
+            return int(key[0])
+
+        return self._write(work)
+
+    def get_pending_proxy(self, pendingid: int) -> PendingProxyRecord | None:
+        """The started delegation with this id, or None if there is none or it
+        has expired."""
+        now = self.now()
+
+        def work(connection: Connection) -> PendingProxyRecord | None:
+            row = connection.execute(
+                select(pendingproxies).where(
+                    pendingproxies.c.id == pendingid, pendingproxies.c.expirytime > now
+                )
+            ).mappings().first()
+            return PendingProxyRecord(**row) if row is not None else None
+
+        return self._read(work)
+
+    def delete_pending_proxy(self, pendingid: int) -> bool:
+        """Forget a started delegation (completed or abandoned); False if it
+        was already gone."""
+
+        def work(connection: Connection) -> bool:
+            return connection.execute(
+                delete(pendingproxies).where(pendingproxies.c.id == pendingid)
+            ).rowcount > 0
 
         return self._write(work)

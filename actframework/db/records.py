@@ -63,8 +63,8 @@ class CleanOutcome:
 
 @dataclass(frozen=True)
 class ProxyRecord:
-    """A delegated proxy (``proxies`` row). ``proxy`` is the full PEM (or just
-    the private key between the two steps of delegation)."""
+    """A delegated proxy (``proxies`` row). ``proxy`` is the full PEM:
+    certificate, private key, chain."""
 
     id: int
     proxy: bytes | None
@@ -74,6 +74,19 @@ class ProxyRecord:
     attribute: str | None
     proxytype: str | None
     myproxyid: str | None
+
+
+@dataclass(frozen=True)
+class PendingProxyRecord:
+    """A started delegation (``pendingproxies`` row): the private key whose
+    CSR step 1 sent, for the identity that asked, valid until ``expirytime``.
+    ``privatekey`` is a secret and stays out of ``repr``."""
+
+    id: int
+    dn: str
+    attribute: str
+    privatekey: bytes = field(repr=False)
+    expirytime: datetime
 
 
 # --------------------------------------------------------------------------- handover

@@ -1,4 +1,4 @@
-"""The four tables of the job store, as SQLAlchemy Core metadata.
+"""The tables of the job store, as SQLAlchemy Core metadata.
 
 This module is the *current* shape of the schema. The Alembic migrations in
 ``migrations/versions`` are the frozen history that builds it; a test compares
@@ -225,8 +225,8 @@ proxies = Table(
     "proxies",
     metadata,
     Column("id", Integer, primary_key=True, autoincrement=True),
-    # The full proxy PEM (certificate, key, chain); only the private key
-    # between the two steps of delegation.
+    # The full proxy PEM (certificate, key, chain). Unlike aCT, never a bare
+    # key: keys of unfinished delegations wait in ``pendingproxies``.
     Column("proxy", long_binary()),
     Column("expirytime", utc_datetime()),
     Column("proxypath", String(255)),
@@ -239,6 +239,25 @@ proxies = Table(
     **_TABLE_OPTIONS,
 )
 
+pendingproxies = Table(
+    "pendingproxies",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    # Step 1 of delegation (POST /proxies) generates a key pair and sends the
+    # CSR; the private key waits here, apart from ``proxies``, so that a
+    # started but unfinished delegation never replaces a working proxy.
+    # One row per request: two concurrent delegations by the same user each
+    # complete with their own key.
+    Column("dn", String(255), nullable=False),
+    Column("attribute", String(255), nullable=False),
+    Column("privatekey", LargeBinary(), nullable=False),
+    # After this the request is void (its token has expired too); rows past
+    # it are purged when new requests arrive.
+    Column("expirytime", utc_datetime(), nullable=False),
+    Index("ix_pendingproxies_expirytime", "expirytime"),
+    **_TABLE_OPTIONS,
+)
+
 #: Tables in an order in which rows can be deleted without breaking the
 #: foreign key from ``arcjobs`` to ``jobdescriptions``.
-DELETION_ORDER: Final = (clientjobs, arcjobs, jobdescriptions, proxies)
+DELETION_ORDER: Final = (clientjobs, arcjobs, jobdescriptions, proxies, pendingproxies)

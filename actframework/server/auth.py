@@ -50,3 +50,33 @@ def decode_token(secret: str, token: str) -> int:
     if not isinstance(proxyid, int) or isinstance(proxyid, bool):
         raise APIError(401, "Invalid auth token")
     return proxyid
+
+
+PENDING_CLAIM = "pendingid"
+"""Claim of a delegation token (step 1 of ``/proxies``). Such a token carries
+no ``proxyid``, so :func:`decode_token` refuses it and it opens no job route:
+it only lets its holder finish that one delegation."""
+
+
+def issue_pending_token(secret: str, pendingid: int, expires: datetime) -> str:
+    """A token for finishing the started delegation ``pendingid`` (``PUT /proxies``)."""
+    if expires.tzinfo is None:
+        expires = expires.replace(tzinfo=timezone.utc)
+    return jwt.encode({PENDING_CLAIM: pendingid, "exp": expires}, secret, algorithm=ALGORITHM)
+
+
+def decode_pending_token(secret: str, token: str) -> int:
+    """The ``pendingid`` of a delegation token; 401 for any other token,
+    including a valid proxy token (it names no delegation request)."""
+    try:
+        claims = jwt.decode(token, secret, algorithms=[ALGORITHM], options={"require": ["exp"]})
+    except jwt.ExpiredSignatureError:
+        raise APIError(401, "Auth token is expired") from None
+    except jwt.InvalidSignatureError:
+        raise APIError(401, "Invalid token signature") from None
+    except jwt.PyJWTError:
+        raise APIError(401, "Invalid auth token") from None
+    pendingid = claims.get(PENDING_CLAIM)
+    if not isinstance(pendingid, int) or isinstance(pendingid, bool):
+        raise APIError(401, "Auth token is not for a delegation; start with POST /proxies")
+    return pendingid
