@@ -24,7 +24,7 @@ from cryptography.hazmat.primitives.asymmetric import rsa
 from cryptography.x509.oid import NameOID
 from fastapi.testclient import TestClient
 from fixtures.server import LiveServer
-from test_x509 import voms_extension
+from fixtures.der import voms_extension
 
 from actframework.db import JobStore
 from actframework.db.schema import pendingproxies, proxies

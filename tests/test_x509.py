@@ -23,6 +23,7 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec, padding, rsa
 from cryptography.x509.oid import ExtensionOID, NameOID, ObjectIdentifier
 from fixtures.arex import ArcCE, arc_session
+from fixtures.der import der, seq, voms_extension
 
 from actframework.errors import X509Error
 from actframework.x509 import (
@@ -48,7 +49,6 @@ BASE = [
     x509.NameAttribute(NameOID.ORGANIZATION_NAME, "UnitCA"),
 ]
 USER_DN = "/DC=org/DC=example/O=UnitCA/CN=unit user"
-SHA256_RSA = "1.2.840.113549.1.1.11"
 
 
 # ---------------------------------------------------------------------------
@@ -200,33 +200,6 @@ def user_proxy(pki: PKI) -> Proxy:
     return make_proxy(pki.user_cert_path, pki.user_key_path)
 
 
-# ---------------------------------------------------------------------------
-# Minimal DER encoding, for CSRs with a bad version and for VOMS ACs
-
-
-def der(tag: int, content: bytes) -> bytes:
-    size = len(content)
-    if size < 0x80:
-        return bytes([tag, size]) + content
-    length = size.to_bytes((size.bit_length() + 7) // 8, "big")
-    return bytes([tag, 0x80 | len(length)]) + length + content
-
-
-def seq(*items: bytes) -> bytes:
-    return der(0x30, b"".join(items))
-
-
-def oid(dotted: str) -> bytes:
-    arcs = [int(arc) for arc in dotted.split(".")]
-    body = bytearray([40 * arcs[0] + arcs[1]])
-    for arc in arcs[2:]:
-        chunk = [arc & 0x7F]
-        arc >>= 7
-        while arc:
-            chunk.append(0x80 | (arc & 0x7F))
-            arc >>= 7
-        body += bytes(reversed(chunk))
-    return der(0x06, bytes(body))
 
 
 def split_der(data: bytes) -> list[bytes]:
@@ -279,40 +252,6 @@ def csr_with_version(
         + lines
         + b"-----END CERTIFICATE REQUEST-----\n"
     )
-
-
-def voms_extension(fqans: list[str], holder: x509.Name) -> x509.UnrecognizedExtension:
-    """A VOMS AC extension as voms-proxy-init adds it, with a dummy AC signature.
-
-    ``SEQUENCE OF SEQUENCE OF AttributeCertificate``; the AC (RFC 3281) holds
-    the FQANs in an IetfAttrSyntax attribute plus an unrelated attribute
-    that must be skipped.
-    """
-    voms_name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "voms.example.org")])
-    algorithm = seq(oid(SHA256_RSA), der(0x05, b""))
-    holder_field = seq(
-        der(0xA0, seq(seq(der(0xA4, holder.public_bytes())), der(0x02, b"\x07")))
-    )
-    issuer_field = der(0xA0, seq(der(0xA4, voms_name.public_bytes())))
-    ietf = seq(
-        der(0xA0, der(0x86, b"atlas://voms.example.org:15001")),
-        seq(*(der(0x04, fqan.encode()) for fqan in fqans)),
-    )
-    attributes = seq(
-        seq(oid("1.3.6.1.4.1.8005.100.100.11"), der(0x31, seq())),
-        seq(oid("1.3.6.1.4.1.8005.100.100.4"), der(0x31, ietf)),
-    )
-    info = seq(
-        der(0x02, b"\x01"),
-        holder_field,
-        issuer_field,
-        algorithm,
-        der(0x02, b"\x2a"),
-        seq(der(0x18, b"20260101000000Z"), der(0x18, b"20360101000000Z")),
-        attributes,
-    )
-    ac = seq(info, algorithm, der(0x03, b"\x00" + bytes(256)))
-    return x509.UnrecognizedExtension(VOMS_AC_OID, seq(seq(ac)))
 
 
 def ext(
