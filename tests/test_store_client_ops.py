@@ -97,6 +97,12 @@ def test_owned_client_job_ids(store: JobStore) -> None:
     assert store.owned_client_job_ids(1, []) == set()
 
 
+def test_owned_client_job_ids_outside_the_id_range_are_nobodys(store: JobStore) -> None:
+    mine = store.create_client_jobs(1, [[CE]])
+    assert store.owned_client_job_ids(1, [*mine, -1, 2**31, 2**63, 2**121]) == set(mine)
+    assert store.owned_client_job_ids(1, [-(2**70), 2**70]) == set()
+
+
 # --------------------------------------------------------------------------- select
 
 

@@ -20,7 +20,7 @@ from sqlalchemy.engine import Connection
 from sqlalchemy.sql import bindparam
 
 from actframework.db._core import StoreCore, chunks, unique_ints
-from actframework.db.filters import JobFilter
+from actframework.db.filters import MAX_ID, JobFilter
 from actframework.db.records import CancelOutcome, CleanOutcome, Confirmation
 from actframework.db.schema import (
     CLUSTERLIST_MAX_LENGTH,
@@ -120,8 +120,10 @@ class ClientOps(StoreCore):
         return self._write(work)
 
     def owned_client_job_ids(self, proxyid: int, ids: Collection[int]) -> set[int]:
-        """Those of ``ids`` that exist and belong to the user."""
-        wanted = unique_ints(ids)
+        """Those of ``ids`` that exist and belong to the user. Ids outside the
+        id column's range exist nowhere and do not reach the database (SQLite
+        refuses integers beyond 64 bits)."""
+        wanted = [value for value in unique_ints(ids) if 0 <= value <= MAX_ID]
 
         def work(connection: Connection) -> set[int]:
             owned: set[int] = set()
