@@ -41,11 +41,15 @@ router = APIRouter()
 #: Job states whose outputs have been fetched (act-spec §A.5).
 RESULT_STATES = frozenset({"done", "donefailed"})
 
+#: OpenAPI description of an upload body, which the routes stream themselves.
+_UPLOAD_BODY = {"requestBody": {"required": True, "content": {
+    "application/octet-stream": {"schema": {"type": "string", "format": "binary"}}}}}
+
 
 # --------------------------------------------------------------------------- uploads
 
 
-@router.put("/jobs/{job_id}/data/{path:path}", status_code=204)
+@router.put("/jobs/{job_id}/data/{path:path}", status_code=204, openapi_extra=_UPLOAD_BODY)
 async def upload_input(job_id: int, path: str, request: Request,
                        caller: Caller = Depends(current_caller),
                        store: JobStore = Depends(get_store),
@@ -54,7 +58,7 @@ async def upload_input(job_id: int, path: str, request: Request,
     return await _upload(request, store, config, caller.proxyid, job_id, path)
 
 
-@router.put("/data", status_code=204)
+@router.put("/data", status_code=204, openapi_extra=_UPLOAD_BODY)
 async def upload_input_legacy(request: Request, id: str | None = None, filename: str | None = None,
                               caller: Caller = Depends(current_caller),
                               store: JobStore = Depends(get_store),

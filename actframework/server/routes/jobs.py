@@ -49,6 +49,39 @@ _NO_BODY: Final = object()
 _LEGACY_ACTIONS: Final = {"tocancel": "cancel", "tofetch": "fetch", "toresubmit": "resubmit"}
 
 
+def _json_request_body(schema: dict[str, Any], required: bool) -> dict[str, Any]:
+    """OpenAPI description of a body the route reads itself (:func:`json_body`)."""
+    return {"requestBody": {"required": required, "content": {"application/json": {"schema": schema}}}}
+
+
+_CREATE_BODY: Final = _json_request_body({
+    "type": "array",
+    "items": {
+        "type": "object",
+        "properties": {
+            "clusterlist": {"anyOf": [{"type": "array", "items": {"type": "string"}}, {"type": "string"}]},
+            "desc": {"type": "string", "description": "xRSL of one job (the one-step submission)"},
+        },
+        "required": ["clusterlist"],
+    },
+}, required=False)
+
+_CONFIRM_BODY: Final = _json_request_body({
+    "type": "array",
+    "items": {
+        "type": "object",
+        "properties": {"id": {"type": "integer"}, "desc": {"type": "string", "description": "xRSL of one job"}},
+        "required": ["id", "desc"],
+    },
+}, required=False)
+
+_LEGACY_ACTION_BODY: Final = _json_request_body({
+    "type": "object",
+    "properties": {"arcstate": {"type": "string", "enum": sorted(_LEGACY_ACTIONS)}},
+    "required": ["arcstate"],
+}, required=False)
+
+
 async def json_body(request: Request) -> Any:
     """The request body parsed as JSON, or ``_NO_BODY`` when there is none.
 
@@ -246,7 +279,7 @@ def _element_clusters(element: dict[str, Any], allowed: frozenset[str]) -> list[
     return clusters
 
 
-@router.post("/jobs")
+@router.post("/jobs", openapi_extra=_CREATE_BODY)
 def create_jobs(
     caller: Caller = Depends(current_caller),
     body: Any = Depends(json_body),
@@ -301,7 +334,7 @@ def create_jobs(
 # --------------------------------------------------------------------------- PUT
 
 
-@router.put("/jobs")
+@router.put("/jobs", openapi_extra=_CONFIRM_BODY)
 def confirm_jobs(
     caller: Caller = Depends(current_caller),
     body: Any = Depends(json_body),
@@ -360,7 +393,7 @@ def confirm_jobs(
 # --------------------------------------------------------------------------- PATCH
 
 
-@router.patch("/jobs")
+@router.patch("/jobs", openapi_extra=_LEGACY_ACTION_BODY)
 def act_on_jobs(
     action: str | None = Query(None),
     id: str | None = Query(None),

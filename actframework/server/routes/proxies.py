@@ -52,6 +52,16 @@ this only bounds how long an abandoned key is kept."""
 
 VOMS_MISSING = "Failed to extract DN or VOMS attributes"
 
+#: OpenAPI description of both delegation bodies (the route checks them itself).
+_DELEGATION_BODY = {"requestBody": {"required": True, "content": {"application/json": {"schema": {
+    "type": "object",
+    "properties": {
+        "cert": {"type": "string", "description": "PEM certificate"},
+        "chain": {"type": "string", "description": "PEM certificate chain"},
+    },
+    "required": ["cert", "chain"],
+}}}}}
+
 
 def proxy_path(config: ServerConfig, proxyid: int) -> Path:
     """Where the proxy of ``proxyid`` is written (aCT's ``proxiesid<id>``)."""
@@ -121,7 +131,7 @@ def _public_key_der(key: Any) -> bytes:
 # --------------------------------------------------------------------------- routes
 
 
-@router.post("/proxies")
+@router.post("/proxies", openapi_extra=_DELEGATION_BODY)
 def start_delegation(payload: Any = Body(None), store: JobStore = Depends(get_store),
                      config: ServerConfig = Depends(get_config)) -> dict[str, str]:
     """Step 1: check the presented proxy, keep a new key as a pending
@@ -153,7 +163,7 @@ def start_delegation(payload: Any = Body(None), store: JobStore = Depends(get_st
     return {"token": issue_pending_token(config.jwt_secret, pendingid, expires), "csr": csr.decode("ascii")}
 
 
-@router.put("/proxies")
+@router.put("/proxies", openapi_extra=_DELEGATION_BODY)
 def finish_delegation(request: Request, payload: Any = Body(None), store: JobStore = Depends(get_store),
                       config: ServerConfig = Depends(get_config)) -> dict[str, str]:
     """Step 2: store the signed proxy with the pending key and answer with
