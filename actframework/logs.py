@@ -10,7 +10,8 @@ from __future__ import annotations
 
 import logging
 
-_STANDARD = set(vars(logging.makeLogRecord({}))) | {"message", "asctime"}
+# Fields every record has, and uvicorn's terminal-coloured copy of its message.
+_STANDARD = set(vars(logging.makeLogRecord({}))) | {"message", "asctime", "color_message"}
 
 
 class KeyValueFormatter(logging.Formatter):
