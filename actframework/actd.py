@@ -190,7 +190,8 @@ def plugins() -> None:
 # --------------------------------------------------------------------------- run
 
 
-def _not_built(what: str, config_path: Path | None) -> None:
+def _ready_config(config_path: Path | None) -> ServerConfig:
+    """The configuration, once its database schema is known to be current."""
     from actframework.db.connection import make_engine
     from actframework.db.migrate import check_schema
 
@@ -200,6 +201,11 @@ def _not_built(what: str, config_path: Path | None) -> None:
         check_schema(engine)
     finally:
         engine.dispose()
+    return config
+
+
+def _not_built(what: str, config_path: Path | None) -> None:
+    _ready_config(config_path)
     click.echo(
         f"actd: the configuration and database are ready, but {what} is not built yet "
         "in this version of actframework",
@@ -212,17 +218,9 @@ def _not_built(what: str, config_path: Path | None) -> None:
 @config_option
 def serve(config_path: Path | None) -> None:
     """Run the aCT REST API that `act` clients talk to."""
-    from actframework.db.connection import make_engine
-    from actframework.db.migrate import check_schema
     from actframework.server.serve import serve as run_server
 
-    config = load_config(config_path)
-    engine = make_engine(config.database_url)
-    try:
-        check_schema(engine)
-    finally:
-        engine.dispose()
-    run_server(config)
+    run_server(_ready_config(config_path))
 
 
 @cli.command()

@@ -20,9 +20,7 @@ ALGORITHM = "HS256"
 
 def issue_token(secret: str, proxyid: int, expires: datetime) -> str:
     """A token for ``proxyid``, valid until ``expires`` (the proxy's end)."""
-    if expires.tzinfo is None:
-        expires = expires.replace(tzinfo=timezone.utc)
-    return jwt.encode({"proxyid": proxyid, "exp": expires}, secret, algorithm=ALGORITHM)
+    return _encode({"proxyid": proxyid}, secret, expires)
 
 
 def bearer_token(request: Request) -> str:
@@ -36,18 +34,33 @@ def bearer_token(request: Request) -> str:
     return parts[1]
 
 
-def decode_token(secret: str, token: str) -> int:
-    """The token's ``proxyid``; 401 with aCT's message when it is not valid."""
+def _claims(secret: str, token: str) -> dict[str, object]:
+    """The verified claims of ``token``; 401 with aCT's message when it is not valid."""
     try:
-        claims = jwt.decode(token, secret, algorithms=[ALGORITHM], options={"require": ["exp"]})
+        return jwt.decode(token, secret, algorithms=[ALGORITHM], options={"require": ["exp"]})
     except jwt.ExpiredSignatureError:
         raise APIError(401, "Auth token is expired") from None
     except jwt.InvalidSignatureError:
         raise APIError(401, "Invalid token signature") from None
     except jwt.PyJWTError:
         raise APIError(401, "Invalid auth token") from None
-    proxyid = claims.get("proxyid")
-    if not isinstance(proxyid, int) or isinstance(proxyid, bool):
+
+
+def _int_claim(claims: dict[str, object], name: str) -> int | None:
+    value = claims.get(name)
+    return value if isinstance(value, int) and not isinstance(value, bool) else None
+
+
+def _encode(claims: dict[str, object], secret: str, expires: datetime) -> str:
+    if expires.tzinfo is None:
+        expires = expires.replace(tzinfo=timezone.utc)
+    return jwt.encode({**claims, "exp": expires}, secret, algorithm=ALGORITHM)
+
+
+def decode_token(secret: str, token: str) -> int:
+    """The token's ``proxyid``; 401 with aCT's message when it is not valid."""
+    proxyid = _int_claim(_claims(secret, token), "proxyid")
+    if proxyid is None:
         raise APIError(401, "Invalid auth token")
     return proxyid
 
@@ -60,23 +73,13 @@ it only lets its holder finish that one delegation."""
 
 def issue_pending_token(secret: str, pendingid: int, expires: datetime) -> str:
     """A token for finishing the started delegation ``pendingid`` (``PUT /proxies``)."""
-    if expires.tzinfo is None:
-        expires = expires.replace(tzinfo=timezone.utc)
-    return jwt.encode({PENDING_CLAIM: pendingid, "exp": expires}, secret, algorithm=ALGORITHM)
+    return _encode({PENDING_CLAIM: pendingid}, secret, expires)
 
 
 def decode_pending_token(secret: str, token: str) -> int:
     """The ``pendingid`` of a delegation token; 401 for any other token,
     including a valid proxy token (it names no delegation request)."""
-    try:
-        claims = jwt.decode(token, secret, algorithms=[ALGORITHM], options={"require": ["exp"]})
-    except jwt.ExpiredSignatureError:
-        raise APIError(401, "Auth token is expired") from None
-    except jwt.InvalidSignatureError:
-        raise APIError(401, "Invalid token signature") from None
-    except jwt.PyJWTError:
-        raise APIError(401, "Invalid auth token") from None
-    pendingid = claims.get(PENDING_CLAIM)
-    if not isinstance(pendingid, int) or isinstance(pendingid, bool):
+    pendingid = _int_claim(_claims(secret, token), PENDING_CLAIM)
+    if pendingid is None:
         raise APIError(401, "Auth token is not for a delegation; start with POST /proxies")
     return pendingid
