@@ -7,6 +7,7 @@ from datetime import timedelta
 import pytest
 
 from actframework.db import CancelOutcome, CleanOutcome, Confirmation, JobFilter, JobStore, parse_id_list
+from actframework.db.filters import IdSelection
 from actframework.db.schema import ARC_JOB_ATTRIBUTE_NAMES, arcjobs, clientjobs, jobdescriptions
 from actframework.errors import InvalidColumnError, StoreError
 
@@ -101,6 +102,14 @@ def test_owned_client_job_ids_outside_the_id_range_are_nobodys(store: JobStore) 
     mine = store.create_client_jobs(1, [[CE]])
     assert store.owned_client_job_ids(1, [*mine, -1, 2**31, 2**63, 2**121]) == set(mine)
     assert store.owned_client_job_ids(1, [-(2**70), 2**70]) == set()
+
+
+def test_id_selections_outside_the_id_range_match_nothing(store: JobStore) -> None:
+    [mine] = store.create_client_jobs(1, [[CE]])
+    huge = IdSelection(singles=(-1, 2**70), ranges=((2**40, 2**70), (-(2**70), -5)))
+    assert store.select_jobs(1, JobFilter(ids=huge), ["id"], []) == []
+    clamped = IdSelection(ranges=((-(2**70), 2**70),))
+    assert store.select_jobs(1, JobFilter(ids=clamped), ["id"], []) == [{"c_id": mine}]
 
 
 # --------------------------------------------------------------------------- select

@@ -48,11 +48,20 @@ class IdSelection:
         return not self.singles and not self.ranges
 
     def condition(self, column: ColumnElement[int]) -> ColumnElement[bool]:
-        """SQL condition: ``column IN (singles) OR column BETWEEN low AND high ...``."""
+        """SQL condition: ``column IN (singles) OR column BETWEEN low AND high ...``.
+
+        Ids outside ``0..MAX_ID`` match no row and are left out, so that no
+        caller has to keep them from reaching the database itself.
+        """
         parts: list[ColumnElement[bool]] = []
-        if self.singles:
-            parts.append(column.in_(self.singles))
-        parts.extend(column.between(low, high) for low, high in self.ranges)
+        singles = [value for value in self.singles if 0 <= value <= MAX_ID]
+        if singles:
+            parts.append(column.in_(singles))
+        parts.extend(
+            column.between(max(low, 0), min(high, MAX_ID))
+            for low, high in self.ranges
+            if low <= MAX_ID and high >= 0
+        )
         return or_(*parts) if parts else false()
 
 

@@ -175,22 +175,14 @@ def _single_id(text: str | None, *, none: str, several: str) -> int:
     return ids.pop()
 
 
-def _valid_id(job_id: int) -> bool:
-    """Ids outside the id columns' range exist nowhere and must not reach
-    the database (SQLite refuses oversized integers)."""
-    return 0 <= job_id <= MAX_ID
-
-
 def _owns(store: JobStore, proxyid: int, job_id: int) -> bool:
-    return _valid_id(job_id) and job_id in store.owned_client_job_ids(proxyid, [job_id])
+    return job_id in store.owned_client_job_ids(proxyid, [job_id])
 
 
 def _results_dir(store: JobStore, config: ServerConfig, proxyid: int, job_id: int) -> tuple[bool, Path | None]:
     """(whether the job is the caller's and its outputs were fetched, the
     results directory if it exists). A CE job id that is not a plain
     directory name cannot have results here, whatever the database says."""
-    if not _valid_id(job_id):
-        return False, None
     rows = store.select_jobs(proxyid, JobFilter(ids=IdSelection(singles=(job_id,))), ["id"],
                              ["arcstate", "IDFromEndpoint"])
     if not rows or rows[0]["a_arcstate"] not in RESULT_STATES:
