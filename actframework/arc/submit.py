@@ -19,7 +19,6 @@ import os
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from urllib.parse import urlparse
 
 from actframework import xrsl
 from actframework.arc.jobs import CreatedJob
@@ -27,6 +26,7 @@ from actframework.arc.rest import ARCRest
 from actframework.arc.results import JobResult
 from actframework.arc.transfer import DEFAULT_WORKERS, Upload, upload_inputs
 from actframework.errors import ActError, ARCError, InputFileError, InputUploadError, XRSLError
+from actframework.hookspecs import InputFile
 
 
 @dataclass(frozen=True)
@@ -45,16 +45,6 @@ class SubmissionBatch:
     """One per input description, in input order."""
     delegation_id: str | None
     """The delegation the jobs use (created here when none was given)."""
-
-
-def _is_local(source: str) -> bool:
-    url = urlparse(source)
-    return url.scheme in ("", "file") and not url.hostname
-
-
-def _local_path(source: str, input_dir: Path) -> Path:
-    path = Path(urlparse(source).path if source.startswith("file:") else source)
-    return path if path.is_absolute() else input_dir / path
 
 
 def prepare_job(
@@ -94,10 +84,11 @@ def prepare_job(
     uploads: list[tuple[str, Path]] = []
     rewritten: list[tuple[str, str]] = []
     for name, source in inputs:
-        if not _is_local(source):
+        entry = InputFile(name, source)
+        if not entry.is_local:
             rewritten.append((name, source))
             continue
-        path = _local_path(source or name, input_dir)
+        path = entry.local_path if entry.local_path.is_absolute() else input_dir / entry.local_path
         if not path.is_file() or not os.access(path, os.R_OK):
             raise InputFileError(f"input file {path} does not exist or cannot be read")
         uploads.append((name, path))

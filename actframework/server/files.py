@@ -58,9 +58,10 @@ def path_parts(path: str) -> tuple[str, ...]:
     return parts
 
 
-def is_safe_name(name: str) -> bool:
-    """Whether ``name`` can be used as one directory name (a CE job id)."""
-    return bool(name) and name not in (".", "..") and "/" not in name and "\x00" not in name
+def is_safe_name(name: str | None) -> bool:
+    """Whether ``name`` can be used as one directory name (a CE job id: the
+    CE chooses it, so it is checked before it names anything on disk)."""
+    return bool(name) and name not in (".", "..") and not any(c in name for c in "/\\\x00")
 
 
 def is_inside(path: Path, root: Path) -> bool:

@@ -21,9 +21,8 @@ import shutil
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from email.utils import format_datetime
-from pathlib import Path, PurePosixPath
+from pathlib import Path
 from typing import Any, Final
-from urllib.parse import urlparse
 
 from fastapi import APIRouter, Depends, Query, Request
 
@@ -34,9 +33,11 @@ from actframework.db.filters import JobFilter
 from actframework.db.records import Confirmation
 from actframework.db.schema import CLUSTERLIST_MAX_LENGTH, JOBNAME_MAX_LENGTH
 from actframework.errors import XRSLError
+from actframework.hookspecs import InputFile
 from actframework.server.app import Caller, current_caller, get_config, get_store
 from actframework.server.clusters import normalise_cluster_url, normalised_clusters
 from actframework.server.errors import APIError
+from actframework.server.files import UnsafePathError, is_safe_name, path_parts
 
 log = logging.getLogger(__name__)
 
@@ -127,16 +128,8 @@ def _remove_inputs(config: ServerConfig, client_id: int) -> None:
     shutil.rmtree(config.inputs_dir / str(client_id), ignore_errors=True)
 
 
-def _safe_dir_name(name: str | None) -> bool:
-    """True when ``name`` is one plain path component. The CE chooses job ids,
-    so a results directory named after one is checked before removal."""
-    if not name:
-        return False
-    return name not in (".", "..") and not any(c in name for c in "/\\\0")
-
-
 def _remove_results(config: ServerConfig, ce_id: str | None) -> None:
-    if ce_id is not None and _safe_dir_name(ce_id):
+    if is_safe_name(ce_id):
         shutil.rmtree(config.results_dir / ce_id, ignore_errors=True)
     elif ce_id:
         log.warning("not removing results of CE job id %r: not a plain directory name", ce_id)
@@ -162,14 +155,6 @@ class _Description:
     local_inputs: tuple[str, ...]
 
 
-def _is_local(source: str) -> bool:
-    """aCT's locality rule: no source, or no scheme (or ``file``) and no host."""
-    if not source:
-        return True
-    url = urlparse(source)
-    return url.scheme in ("", "file") and not url.hostname
-
-
 def _parse_description(text: Any) -> _Description:
     """Parse ``text`` as one xRSL job and find the input files the user
     uploads to the server (the local ones).
@@ -193,7 +178,7 @@ def _parse_description(text: Any) -> _Description:
         name = job.get_string("jobname")
         inputs = job.inputfiles
         listed = {entry_name for entry_name, _ in inputs}
-        local = [entry_name for entry_name, source in inputs if _is_local(source)]
+        local = [entry_name for entry_name, source in inputs if InputFile(entry_name, source).is_local]
         for attr in ("executable", "stdin"):
             value = job.get_string(attr)
             if value and not value.startswith(("/", "$")) and value not in listed:
@@ -203,10 +188,11 @@ def _parse_description(text: Any) -> _Description:
         raise _ElementError(f"Invalid job description: {exc}") from None
     if name is not None and len(name) > JOBNAME_MAX_LENGTH:
         raise _ElementError(f"Invalid job description: job name is longer than {JOBNAME_MAX_LENGTH} characters")
-    for entry_name in local:
-        path = PurePosixPath(entry_name)
-        if not entry_name or path.is_absolute() or ".." in path.parts:
-            raise _ElementError(f"Invalid input file name {entry_name}")
+    for entry_name in local:  # uploaded to <inputs>/<id>/<name>: the data routes' path rules apply
+        try:
+            path_parts(entry_name)
+        except UnsafePathError:
+            raise _ElementError(f"Invalid input file name {entry_name}") from None
     return _Description(job, name, tuple(local))
 
 
