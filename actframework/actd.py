@@ -94,6 +94,7 @@ def init(
     force: bool,
 ) -> None:
     """Write a commented configuration, create the data directories and the database."""
+    from actframework.db.connection import safe_url
     from actframework.db.migrate import upgrade
 
     path = resolve_server_config_path(config_path)
@@ -121,16 +122,9 @@ def init(
     write_private_file(path, text)
     click.echo(f"actd: wrote {path}")
     click.echo(f"actd: data directory {data_dir}")
-    click.echo(f"actd: database {_display_url(database_url)} is ready")
+    click.echo(f"actd: database {safe_url(database_url)} is ready")
     if not clusters:
         click.echo("actd: no clusters yet: add ARC CE URLs under `clusters:` in the config")
-
-
-def _display_url(url: str) -> str:
-    """A database URL with its password hidden."""
-    from sqlalchemy.engine import make_url
-
-    return make_url(url).render_as_string(hide_password=True)
 
 
 # --------------------------------------------------------------------------- db

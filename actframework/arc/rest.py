@@ -178,12 +178,6 @@ class ARCRest:
 
     # ------------------------------------------------------------------ helpers
 
-    def _fail(self, response_status: int, data: Any, what: str) -> ARCHTTPError:
-        reason = ""
-        if isinstance(data, dict):
-            reason = str(data.get("msg") or data.get("reason") or "")
-        return ARCHTTPError(response_status, reason, what)
-
     def _json(self, method: str, path: str, expect: int, **kwargs: Any) -> Any:
         headers = {"Accept": "application/json", **kwargs.pop("headers", {})}
         response = self.http.request(method, f"{self.api}/{path}", headers=headers, **kwargs)
