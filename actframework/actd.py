@@ -198,16 +198,6 @@ def _ready_config(config_path: Path | None) -> ServerConfig:
     return config
 
 
-def _not_built(what: str, config_path: Path | None) -> None:
-    _ready_config(config_path)
-    click.echo(
-        f"actd: the configuration and database are ready, but {what} is not built yet "
-        "in this version of actframework",
-        err=True,
-    )
-    sys.exit(1)
-
-
 @cli.command()
 @config_option
 def serve(config_path: Path | None) -> None:
@@ -220,15 +210,84 @@ def serve(config_path: Path | None) -> None:
 @cli.command()
 @config_option
 def engine(config_path: Path | None) -> None:
-    """Run the engine: hand over, submit, track, fetch and clean jobs on ARC CEs."""
-    _not_built("the engine (actd engine)", config_path)
+    """Run the engine: hand over, submit, track, fetch and clean jobs on ARC CEs.
+
+    Several engines (on one host or many) may share one PostgreSQL or
+    MariaDB database; they split the work between them. SIGTERM or Ctrl-C
+    stops the engine after its current cycles."""
+    from actframework import logs
+    from actframework.engine.runner import Engine
+    from actframework.plugins import load_backend
+
+    config = _ready_config(config_path)
+    logs.configure(config.log_level)
+    storage = load_backend(config.storage_backend, config.storage_options)
+    with open_store_for(config) as store:
+        runner = Engine.create(config, store, storage)
+        _stop_on_signals(runner.stopping.set)
+        runner.run_until_stopped()
 
 
 @cli.command()
 @config_option
 def run(config_path: Path | None) -> None:
-    """Run the REST API and the engine together, for a single machine."""
-    _not_built("the engine, and so actd run,", config_path)
+    """Run the REST API and the engine together, for a single machine.
+
+    Both run as child processes of this one; if either exits, the other is
+    stopped and `actd run` exits with its status, for a service manager to
+    restart. SIGTERM or Ctrl-C stops both."""
+    import subprocess
+    import time
+
+    config = _ready_config(config_path)
+    command = [sys.executable, "-m", "actframework.actd"]
+    children = {
+        name: subprocess.Popen([*command, name, "--config", str(config.path)])
+        for name in ("serve", "engine")
+    }
+    stopping = False
+
+    def stop() -> None:
+        nonlocal stopping
+        stopping = True
+
+    _stop_on_signals(stop)
+    status = 0
+    while not stopping:
+        exited = {name: child.poll() for name, child in children.items()}
+        finished = {name: code for name, code in exited.items() if code is not None}
+        if finished:
+            name, status = next(iter(finished.items()))
+            click.echo(f"actd: {name} exited with status {status}; stopping", err=True)
+            break
+        time.sleep(0.2)
+    for child in children.values():
+        if child.poll() is None:
+            child.terminate()
+    for child in children.values():
+        try:
+            child.wait(70)
+        except subprocess.TimeoutExpired:
+            child.kill()
+    sys.exit(status or 0)
+
+
+def open_store_for(config: ServerConfig) -> Any:
+    from actframework.db import open_store
+
+    return open_store(config.database_url)
+
+
+def _stop_on_signals(stop: Callable[[], None]) -> None:
+    """SIGTERM and SIGINT call ``stop`` (once each may arrive; work in
+    progress finishes)."""
+    import signal
+
+    def handler(_signum: int, _frame: object) -> None:
+        stop()
+
+    signal.signal(signal.SIGTERM, handler)
+    signal.signal(signal.SIGINT, handler)
 
 
 def _register_arc() -> None:

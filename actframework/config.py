@@ -25,6 +25,7 @@ from typing import Any
 
 import yaml
 
+from actframework.engine.settings import ENGINE_CONFIG_TEMPLATE, EngineSettings
 from actframework.errors import ConfigError
 
 # --------------------------------------------------------------------------- paths
@@ -130,6 +131,7 @@ class ServerConfig:
     storage_backend: str = "actstore"
     storage_options: Mapping[str, Any] = field(default_factory=dict)
     log_level: str = "info"
+    engine: EngineSettings = EngineSettings()
 
     @property
     def inputs_dir(self) -> Path:
@@ -154,12 +156,13 @@ class ServerConfig:
     def load(cls, path: Path) -> ServerConfig:
         """Read and check the YAML file at ``path``."""
         raw = _read_yaml_mapping(path)
-        reader = _Section(raw, str(path))
+        reader = ConfigSection(raw, str(path))
         database = reader.section("database")
         server = reader.section("server")
         auth = reader.section("auth")
         storage = reader.section("storage")
         logging_ = reader.section("logging")
+        engine = EngineSettings.from_section(reader.section("engine"))
         data_dir = reader.path("data_dir", required=True)
         assert data_dir is not None
         config = cls(
@@ -182,6 +185,7 @@ class ServerConfig:
             log_level=logging_.choice(
                 "level", ("debug", "info", "warning", "error"), default=cls.log_level
             ),
+            engine=engine,
         )
         for section in (reader, database, server, auth, storage, logging_):
             section.reject_unknown()
@@ -193,8 +197,11 @@ class ServerConfig:
         return config
 
 
-class _Section:
-    """Typed, strict reading of one mapping of a YAML file, with good messages."""
+class ConfigSection:
+    """Typed, strict reading of one mapping of a YAML file, with good messages.
+
+    Every key read is remembered, so :meth:`reject_unknown` can name a key
+    that nothing read (a typo, or a key of another version)."""
 
     def __init__(self, data: Mapping[str, Any], where: str) -> None:
         self.data = data
@@ -211,11 +218,11 @@ class _Section:
     def _wrong(self, key: str, kind: str) -> ConfigError:
         return ConfigError(f"{self.where}: {key} must be {kind}")
 
-    def section(self, key: str) -> _Section:
+    def section(self, key: str) -> ConfigSection:
         value = self._get(key, False) or {}
         if not isinstance(value, Mapping):
             raise self._wrong(key, "a mapping")
-        return _Section(value, f"{self.where}: {key}")
+        return ConfigSection(value, f"{self.where}: {key}")
 
     def mapping(self, key: str) -> dict[str, Any]:
         value = self._get(key, False) or {}
@@ -242,6 +249,18 @@ class _Section:
         if not isinstance(value, int) or isinstance(value, bool) or value < minimum:
             raise self._wrong(key, f"a whole number >= {minimum}")
         return value
+
+    def number(self, key: str, *, default: float, minimum: float) -> float:
+        value = self._get(key, False)
+        if value is None:
+            return default
+        if not isinstance(value, (int, float)) or isinstance(value, bool) or value < minimum:
+            raise self._wrong(key, f"a number >= {minimum}")
+        return float(value)
+
+    def keys(self) -> list[str]:
+        """Every key of this mapping (for sections keyed by user-chosen names)."""
+        return [str(key) for key in self.data]
 
     def boolean(self, key: str, *, default: bool) -> bool:
         value = self._get(key, False)
@@ -343,6 +362,7 @@ storage:
   # Settings passed to the backend (see its documentation), e.g. url: for webdav.
   options: {{}}
 
+{engine}
 # Log output of actd.
 logging:
   # debug, info, warning or error.
@@ -367,6 +387,7 @@ def render_server_config(
         clusters=_block_list(clusters),
         ca_dir=_scalar(str(ca_dir)),
         jwt_secret=_scalar(jwt_secret),
+        engine=ENGINE_CONFIG_TEMPLATE.format(),
     )
 
 
@@ -410,7 +431,7 @@ class ClientConfig:
         """Read the file at ``path`` (``--conf``) or at act-client's default location."""
         where = Path(path).expanduser() if path else default_client_config_path()
         raw = _read_yaml_mapping(where)
-        reader = _Section(raw, str(where))
+        reader = ConfigSection(raw, str(where))
         server = reader.string("server") or None
         token = reader.string("token")
         proxy = reader.string("proxy")

@@ -24,11 +24,13 @@ are wrapped where the caller needs to react to them, with the original kept as
     │   └── SchemaError
     ├── TransportError
     ├── X509Error
+    │   └── ProxyUnavailableError
     ├── XRSLError
     │   └── XRSLParseError
     └── ARCError
         ├── ARCHTTPError
         ├── ARCVersionError
+        ├── CEUnreachableError
         ├── InputFileError
         ├── InputUploadError
         └── MissingResultFile
@@ -140,6 +142,12 @@ class X509Error(ActError):
     proxy where one is needed, or does not chain to a trusted CA."""
 
 
+class ProxyUnavailableError(X509Error):
+    """The engine cannot act for a job's owner: their delegated proxy was
+    deleted, has expired or cannot be read. The job waits (and eventually
+    times out) until the owner delegates a new proxy (``act proxy``)."""
+
+
 class XRSLError(ActError):
     """A job description cannot be used: an attribute is missing or has a
     value of the wrong form (e.g. an ``inputfiles`` entry that is not a pair)."""
@@ -178,6 +186,12 @@ class ARCHTTPError(ARCError):
 class ARCVersionError(ARCError):
     """The CE offers no ARC CE REST version that this client implements (or
     not the version explicitly asked for)."""
+
+
+class CEUnreachableError(ARCError):
+    """The engine could not reach a CE, or the CE would not work with it, in
+    this cycle (its jobs are left for the next one). The engine backs off
+    before it tries that CE again."""
 
 
 class InputFileError(ARCError):

@@ -50,6 +50,7 @@ import enum
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 from urllib.parse import urlparse
 
 import pluggy
@@ -95,6 +96,10 @@ class StorageContext:
     """Base URL of the aCT REST server (client side), for backends that store there."""
     data_dir: Path | None = None
     """The server's data directory (engine side), for backends that keep files there."""
+    ce: Any = None
+    """Engine side: the CE client (:class:`actframework.arc.ARCRest`), acting
+    as the job's owner, for backends that move files into or out of CE
+    sessions themselves. None on the client side."""
 
 
 @dataclass(frozen=True)
@@ -140,6 +145,11 @@ class StorageJob:
     """Engine side: the CE the job is (being) submitted to."""
     ce_id: str | None = None
     """Engine side: the job's id on the CE, once it has one."""
+    downloads: str = "/"
+    """Engine side: which outputs to retrieve, in aCT's ``downloadfiles``
+    notation: ``;``-separated session paths (``/`` for all, a trailing ``/``
+    for a directory and everything below) and ``diagnose=<dir>/`` (all
+    diagnose files into ``dir``) or ``diagnose=<dir>/<file>`` (one file)."""
 
 
 @dataclass(frozen=True)

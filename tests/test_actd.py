@@ -1,4 +1,4 @@
-"""``actd``: init, db upgrade, plugins, and the commands that are not built yet."""
+"""``actd``: init, db upgrade, plugins, and how engine and run refuse a bad setup."""
 
 from __future__ import annotations
 
@@ -121,15 +121,26 @@ def test_init_and_upgrade_on_each_database(runner: CliRunner, tmp_path: Path, db
 
 
 @pytest.mark.parametrize("command", ["engine", "run"])
-def test_unbuilt_commands_check_setup_then_say_what_is_missing(
+def test_engine_and_run_refuse_a_database_without_the_schema(
     runner: CliRunner, tmp_path: Path, command: str
 ) -> None:
-    config = str(tmp_path / "c.yaml")
-    assert runner.invoke(cli, ["init", "--config", config, "--data-dir", str(tmp_path / "d")]).exit_code == 0
-    result = runner.invoke(cli, [command, "--config", config])
+    config = tmp_path / "c.yaml"
+    assert runner.invoke(cli, ["init", "--config", str(config), "--data-dir", str(tmp_path / "d")]).exit_code == 0
+    text = config.read_text().replace(str(tmp_path / "d" / "actd.sqlite"), str(tmp_path / "empty.sqlite"))
+    config.write_text(text)
+    result = runner.invoke(cli, [command, "--config", str(config)])
     assert result.exit_code == 1
-    assert "is not built yet in this version of actframework" in result.stderr
-    assert f"actd {command}" in result.stderr
+    assert result.stderr == "actd: database has no actframework schema; run `actd init` or `actd db upgrade`\n"
+
+
+def test_engine_refuses_an_unknown_storage_backend(runner: CliRunner, tmp_path: Path) -> None:
+    config = tmp_path / "c.yaml"
+    assert runner.invoke(cli, ["init", "--config", str(config), "--data-dir", str(tmp_path / "d")]).exit_code == 0
+    config.write_text(config.read_text().replace("backend: actstore", "backend: nosuchstore"))
+    result = runner.invoke(cli, ["engine", "--config", str(config)])
+    assert result.exit_code == 1
+    assert result.stderr.startswith("actd: ") and "nosuchstore" in result.stderr
+    assert len(result.stderr.splitlines()) == 1
 
 
 def test_commands_without_a_config_say_how_to_make_one(runner: CliRunner, tmp_path: Path) -> None:

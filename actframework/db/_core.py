@@ -49,7 +49,8 @@ SKIP_LOCKED_ROUNDS: Final = 8
 #: user's cancel (never overwrite ``tocancel``) cannot be bypassed; ``tstate``
 #: follows ``State`` automatically.
 MANAGED_ARC_COLUMNS: Final = frozenset(
-    {"id", "arcstate", "tstate", "tarcstate", "modified", "claimedby", "claimeduntil"}
+    {"id", "arcstate", "tstate", "tarcstate", "modified", "claimedby", "claimeduntil",
+     "submissiontoken"}
 )
 
 _PG_RETRY_SQLSTATES: Final = frozenset({"40P01", "40001"})  # deadlock, serialization failure

@@ -61,9 +61,11 @@ class ClaimOps(StoreCore):
         lease: timedelta,
         proxyid: int | None = None,
         fairshare: str | None = None,
+        token: str | None = None,
     ) -> list[ArcJob]:
         """Claim ``tosubmit`` jobs that may run on ``cluster``; they become
-        ``submitting`` on that cluster. Highest priority first, then oldest.
+        ``submitting`` on that cluster, with ``token`` as their
+        ``submissiontoken``. Highest priority first, then oldest.
 
         ``cluster`` must be a whole element of the job's cluster list: a
         cluster URL that is a prefix or suffix of another never matches it,
@@ -84,7 +86,8 @@ class ClaimOps(StoreCore):
             limit=limit,
             owner=owner,
             lease=lease,
-            changes={"arcstate": "submitting", "cluster": cluster, "tarcstate": now},
+            changes={"arcstate": "submitting", "cluster": cluster, "tarcstate": now,
+                     "submissiontoken": token},
             now=now,
         )
 
@@ -128,6 +131,34 @@ class ClaimOps(StoreCore):
     def claim_for_rerun(self, cluster: str, limit: int, owner: str, lease: timedelta) -> list[ArcJob]:
         """Claim ``torerun`` jobs on ``cluster``."""
         return self._claim_states({"torerun"}, cluster, limit, owner, lease)
+
+    def claim_for_reconcile(self, cluster: str, limit: int, owner: str, lease: timedelta) -> list[ArcJob]:
+        """Claim ``submitting`` jobs on ``cluster`` that nobody holds: their
+        submitter died or gave up without knowing whether the CE created
+        them (see :mod:`actframework.engine.reconcile`)."""
+        return self._claim_states({"submitting"}, cluster, limit, owner, lease)
+
+    def lease_owners(self) -> set[str]:
+        """Every owner that holds a lease on some row (current or expired)."""
+
+        def work(connection: Connection) -> set[str]:
+            query = select(arcjobs.c.claimedby).where(arcjobs.c.claimedby.is_not(None)).distinct()
+            return {str(owner) for owner in connection.execute(query).scalars()}
+
+        return self._read(work)
+
+    def release_owner(self, owner: str) -> int:
+        """Give up every lease ``owner`` holds: for an owner known to be dead
+        (a crashed engine process of this host), whose rows would otherwise
+        wait for their leases to expire. Returns how many rows were freed."""
+
+        def work(connection: Connection) -> int:
+            result = connection.execute(
+                update(arcjobs).where(arcjobs.c.claimedby == owner).values(claimedby=None, claimeduntil=None)
+            )
+            return int(result.rowcount)
+
+        return self._write(work)
 
     def release(self, ids: Collection[int], owner: str) -> int:
         """Give up this owner's leases on ``ids`` (rows it claimed but did not

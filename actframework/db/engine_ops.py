@@ -55,10 +55,12 @@ class EngineOps(StoreCore):
 
     # ------------------------------------------------------------------ write-backs
 
-    def record_submissions(self, results: Sequence[SubmissionRecord]) -> list[int]:
+    def record_submissions(self, results: Sequence[SubmissionRecord], *, keep_lease: bool = False) -> list[int]:
         """Store the outcome of submissions: the new ``arcstate`` and CE fields
         (``IDFromEndpoint``, ``JobID``, ``DelegationID``, ``State``, ...);
-        clears the lease and sets ``tarcstate``.
+        clears the lease (unless ``keep_lease``: the submitter records the CE
+        ids before it stages inputs, still holding the job) and sets
+        ``tarcstate``.
 
         If the user cancelled the job while it was being submitted (it is
         now ``tocancel``), it stays ``tocancel`` but still gets the CE fields,
@@ -77,6 +79,8 @@ class EngineOps(StoreCore):
             if current.arcstate not in _SUBMISSION_STATES:
                 return None
             values = _stamped(fields, current, now)
+            if keep_lease:
+                del values["claimedby"], values["claimeduntil"]
             if current.arcstate != "tocancel":
                 values["arcstate"] = result.arcstate
             return values
@@ -242,6 +246,40 @@ class EngineOps(StoreCore):
             return [ArcJob.from_row(row) for row in rows]
 
         return self._read(work)
+
+    def clusters_in_use(self) -> set[str]:
+        """Every cluster some job is assigned to (engines serve these even
+        after a cluster was removed from the configuration)."""
+
+        def work(connection: Connection) -> set[str]:
+            query = select(arcjobs.c.cluster).where(arcjobs.c.cluster.is_not(None), arcjobs.c.cluster != "").distinct()
+            return {str(cluster) for cluster in connection.execute(query).scalars()}
+
+        return self._read(work)
+
+    def counts_by_cluster_and_state(self) -> dict[tuple[str, str], int]:
+        """Number of jobs per (cluster, arcstate); '' for jobs not yet on a cluster."""
+
+        def work(connection: Connection) -> dict[tuple[str, str], int]:
+            query = select(arcjobs.c.cluster, arcjobs.c.arcstate, func.count()).group_by(
+                arcjobs.c.cluster, arcjobs.c.arcstate)
+            return {(cluster or "", state): int(count) for cluster, state, count in connection.execute(query)}
+
+        return self._read(work)
+
+    def known_ce_ids(self, cluster: str, ce_ids: Collection[str]) -> set[str]:
+        """Those of ``ce_ids`` that some job on ``cluster`` already records."""
+        wanted = sorted(set(ce_ids))
+
+        def work(connection: Connection) -> set[str]:
+            found: set[str] = set()
+            for part in chunks(wanted):
+                query = select(arcjobs.c.IDFromEndpoint).where(
+                    arcjobs.c.cluster == cluster, arcjobs.c.IDFromEndpoint.in_(part))
+                found.update(str(value) for value in connection.execute(query).scalars())
+            return found
+
+        return self._read(work) if wanted else set()
 
     def get_job_descriptions(self, arc_ids: Collection[int]) -> dict[int, str]:
         """The job description text of each arc job (what the submitter sends)."""

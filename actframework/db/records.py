@@ -163,6 +163,8 @@ class ArcJob:
     claimedby: str | None
     claimeduntil: datetime | None
     attributes: Mapping[str, Any] = field(default_factory=lambda: MappingProxyType({}))
+    submissiontoken: str | None = None
+    """Token of the submission in flight (see :meth:`submission_name`)."""
 
     @classmethod
     def from_row(cls, row: Mapping[Any, Any]) -> ArcJob:
@@ -185,12 +187,36 @@ class ArcJob:
             fairshare=row["fairshare"],
             claimedby=row["claimedby"],
             claimeduntil=row["claimeduntil"],
+            submissiontoken=row.get("submissiontoken"),
             attributes=MappingProxyType({name: row[name] for name in ARC_JOB_ATTRIBUTE_NAMES}),
         )
 
     @property
     def clusters(self) -> tuple[str, ...]:
         return split_clusterlist(self.clusterlist or "")
+
+    @property
+    def client_id(self) -> int | None:
+        """The user's job id (``appjobid`` of a client job), if it is one."""
+        try:
+            return int(self.appjobid or "")
+        except ValueError:
+            return None
+
+    @property
+    def ce_id(self) -> str | None:
+        """The job's id on its CE (``IDFromEndpoint``), once it has one."""
+        return self.attributes.get("IDFromEndpoint") or None
+
+
+@dataclass(frozen=True)
+class DelegationRecord:
+    """The delegation of one user proxy on one CE (``delegations`` row)."""
+
+    cluster: str
+    proxyid: int
+    delegationid: str
+    expirytime: datetime
 
 
 @dataclass(frozen=True)

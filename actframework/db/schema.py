@@ -217,6 +217,9 @@ arcjobs = Table(
     Column("claimedby", String(64)),
     Column("claimeduntil", utc_datetime()),
     *[Column(name, arc_attribute_type(kind)) for name, kind in ARC_JOB_ATTRIBUTES],
+    # Random token of the submission in flight, also put in the job's name on
+    # the CE: after a crash, it tells which CE job belongs to which row.
+    Column("submissiontoken", String(32)),
     Index("ix_arcjobs_cluster_arcstate", "cluster", "arcstate"),
     **_TABLE_OPTIONS,
 )
@@ -258,6 +261,23 @@ pendingproxies = Table(
     **_TABLE_OPTIONS,
 )
 
+delegations = Table(
+    "delegations",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    # One delegation per user proxy per CE, shared by every engine process and
+    # renewed in place (jobs using it get the renewed proxy too).
+    Column("cluster", binary_string(255), nullable=False),
+    Column("proxyid", Integer, nullable=False),
+    Column("delegationid", String(255), nullable=False),
+    # When the delegated proxy expires: renewal is due before then, or as soon
+    # as the user delegates a longer-lived proxy to the server.
+    Column("expirytime", utc_datetime(), nullable=False),
+    Column("modified", utc_datetime(), nullable=False),
+    UniqueConstraint("cluster", "proxyid"),
+    **_TABLE_OPTIONS,
+)
+
 #: Tables in an order in which rows can be deleted without breaking the
 #: foreign key from ``arcjobs`` to ``jobdescriptions``.
-DELETION_ORDER: Final = (clientjobs, arcjobs, jobdescriptions, proxies, pendingproxies)
+DELETION_ORDER: Final = (clientjobs, arcjobs, jobdescriptions, proxies, pendingproxies, delegations)

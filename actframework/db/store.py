@@ -7,7 +7,8 @@
 * :mod:`~actframework.db.proxy_ops`: delegated proxies;
 * :mod:`~actframework.db.handover`: confirmed client jobs → engine jobs;
 * :mod:`~actframework.db.claims`: leased claims of engine work;
-* :mod:`~actframework.db.engine_ops`: engine write-backs, transitions, counts.
+* :mod:`~actframework.db.engine_ops`: engine write-backs, transitions, counts;
+* :mod:`~actframework.db.delegation_ops`: CE delegations shared by engine processes.
 
 Each public method is one database transaction. Times come from one clock
 (``now``), injectable so tests can move time (leases, timeouts).
@@ -22,6 +23,7 @@ from sqlalchemy import Engine
 from actframework.db._core import Clock
 from actframework.db.claims import ClaimOps
 from actframework.db.client_ops import ClientOps
+from actframework.db.delegation_ops import DelegationOps
 from actframework.db.connection import make_engine
 from actframework.db.engine_ops import EngineOps
 from actframework.db.handover import HandoverOps
@@ -29,7 +31,7 @@ from actframework.db.migrate import check_schema
 from actframework.db.proxy_ops import ProxyOps
 
 
-class JobStore(ClientOps, ProxyOps, HandoverOps, ClaimOps, EngineOps):
+class JobStore(ClientOps, ProxyOps, HandoverOps, ClaimOps, EngineOps, DelegationOps):
     """All job store operations on one database.
 
     Construct it from an engine made by

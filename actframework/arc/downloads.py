@@ -1,0 +1,66 @@
+"""aCT's download lists (``downloadfiles``) as fetch instructions.
+
+aCT stores, per job, which outputs to download as ``;``-separated entries
+(act-spec §D.6): ``/`` for the whole session, a session path (a trailing
+``/`` meaning the directory and everything below), and ``diagnose=...`` for
+A-REX's diagnose files: ``diagnose=<dir>/`` puts all of them into ``<dir>``,
+``diagnose=<dir>/<name>`` one of them, ``diagnose=<name>`` one into the
+root. Without a ``diagnose=`` entry all diagnose files go to ``gmlog/``.
+"""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+from actframework.arc.rest import DIAGNOSE_FILES
+from actframework.arc.transfer import DEFAULT_DIAGNOSE_DIR, Fetch
+
+
+def downloads_for(gmlog: str | None) -> str:
+    """The download list aCT gives a job: everything, plus its diagnose
+    files into its ``gmlog`` directory when the description names one."""
+    if gmlog and gmlog.strip("/"):
+        return f"/;diagnose={gmlog.strip('/')}/"
+    return "/"
+
+
+def fetch_for(ce_id: str, destination: Path, downloads: str | None) -> Fetch:
+    """The :class:`Fetch` that downloads what ``downloads`` lists of job ``ce_id``."""
+    patterns: list[str] = []
+    everything = False
+    diagnose_dir: str | None = None
+    diagnose_names: list[str] = []
+    for entry in (part.strip() for part in (downloads or "/").split(";")):
+        if not entry:
+            continue
+        if entry.startswith("diagnose="):
+            target = entry[len("diagnose="):].strip("/") if entry.endswith("/") else entry[len("diagnose="):]
+            if entry.endswith("/"):
+                diagnose_dir = diagnose_dir if diagnose_dir is not None else target
+                diagnose_names.extend(DIAGNOSE_FILES)
+            else:
+                folder, _, name = target.rpartition("/")
+                diagnose_dir = diagnose_dir if diagnose_dir is not None else folder
+                diagnose_names.append(name)
+            continue
+        if entry == "/":
+            everything = True
+            continue
+        patterns.extend(_session_patterns(entry.lstrip("/")))
+    pattern = None if everything else re.compile("|".join(patterns) if patterns else r"(?!)")
+    if diagnose_dir is None:
+        return Fetch(ce_id, destination, pattern, DIAGNOSE_FILES, DEFAULT_DIAGNOSE_DIR)
+    return Fetch(ce_id, destination, pattern, tuple(dict.fromkeys(diagnose_names)), diagnose_dir)
+
+
+def _session_patterns(entry: str) -> list[str]:
+    """Regexes for one session path: its parent directories (the fetch only
+    descends into directories that match), then the path itself."""
+    parts = entry.rstrip("/").split("/")
+    found = [re.escape("/".join(parts[:depth]) + "/") for depth in range(1, len(parts))]
+    if entry.endswith("/"):
+        found.append(re.escape(entry) + ".*")
+    else:
+        found.append(re.escape(entry))
+    return found

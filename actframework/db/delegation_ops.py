@@ -1,0 +1,87 @@
+"""The ``delegations`` table: one delegation per user proxy per CE.
+
+Engine processes on any host share a user's delegation on a CE. The first
+one to need it creates it on the CE and records it here; a second process
+that raced it finds the row taken (:meth:`add_delegation` returns the
+winner's record) and discards its own. Renewal happens in place on the CE,
+so the row only changes its expiry.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from sqlalchemy import delete, insert, select, update
+from sqlalchemy.engine import Connection
+from sqlalchemy.exc import IntegrityError
+
+from actframework.db._core import StoreCore, naive_utc
+from actframework.db.records import DelegationRecord
+from actframework.db.schema import delegations
+from actframework.errors import StoreError
+
+
+class DelegationOps(StoreCore):
+    """Shared CE delegations."""
+
+    def get_delegation(self, cluster: str, proxyid: int) -> DelegationRecord | None:
+        """The delegation of ``proxyid`` on ``cluster``, if one is recorded."""
+
+        def work(connection: Connection) -> DelegationRecord | None:
+            row = connection.execute(
+                select(delegations).where(delegations.c.cluster == cluster, delegations.c.proxyid == proxyid)
+            ).mappings().first()
+            return _record(row) if row is not None else None
+
+        return self._read(work)
+
+    def add_delegation(self, cluster: str, proxyid: int, delegationid: str, expirytime: datetime) -> DelegationRecord:
+        """Record a new delegation, unless another process recorded one for
+        the same proxy and CE first: then that one is returned, and the
+        caller should delete its own from the CE."""
+
+        def work(connection: Connection) -> None:
+            connection.execute(insert(delegations).values(
+                cluster=cluster, proxyid=proxyid, delegationid=delegationid,
+                expirytime=naive_utc(expirytime), modified=self.now(),
+            ))
+
+        try:
+            self._write(work)
+        except StoreError as exc:
+            if not isinstance(exc.__cause__, IntegrityError):
+                raise
+        found = self.get_delegation(cluster, proxyid)
+        if found is None:  # deleted again in between: ours is as good as any
+            return self.add_delegation(cluster, proxyid, delegationid, expirytime)
+        return found
+
+    def update_delegation(self, cluster: str, proxyid: int, delegationid: str, expirytime: datetime) -> None:
+        """Store a renewed (or replaced) delegation of ``proxyid`` on ``cluster``."""
+
+        def work(connection: Connection) -> None:
+            connection.execute(
+                update(delegations)
+                .where(delegations.c.cluster == cluster, delegations.c.proxyid == proxyid)
+                .values(delegationid=delegationid, expirytime=naive_utc(expirytime), modified=self.now())
+            )
+
+        self._write(work)
+
+    def delete_delegation_record(self, cluster: str, proxyid: int) -> bool:
+        """Forget the delegation of ``proxyid`` on ``cluster`` (e.g. the CE lost it)."""
+
+        def work(connection: Connection) -> bool:
+            result = connection.execute(
+                delete(delegations).where(delegations.c.cluster == cluster, delegations.c.proxyid == proxyid)
+            )
+            return bool(result.rowcount)
+
+        return self._write(work)
+
+
+def _record(row: object) -> DelegationRecord:
+    return DelegationRecord(
+        cluster=row["cluster"], proxyid=row["proxyid"],  # type: ignore[index]
+        delegationid=row["delegationid"], expirytime=row["expirytime"],  # type: ignore[index]
+    )

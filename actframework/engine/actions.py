@@ -1,0 +1,152 @@
+"""Requests on jobs that are on a CE: kill, resubmit, rerun (act-spec §A.7).
+
+* ``tocancel`` (a user's kill, a failed upload, a vanished job): jobs without
+  a CE id are ``cancelled`` at once; the others are killed in bulk, and a
+  CE that accepts the kill makes them ``cancelling`` (the status checker
+  sees them to ``cancelled``); a CE that answers the kill with an error for
+  a job (404 included) has nothing to kill, so the job is ``cancelled``.
+* ``toresubmit``: the old CE job is cleaned (errors only logged) and its
+  fetched outputs removed; the job is ``tosubmit`` again with its CE fields
+  cleared and ``created`` reset, so it gets a full new submission.
+* ``torerun``: the job's delegation is renewed with the owner's current
+  proxy, then the CE restarts the job from where it failed.
+
+Each gives up after its timeout (``engine.timeouts``). A CE that cannot be
+reached leaves the jobs claimed-and-released for the next cycle.
+"""
+
+from __future__ import annotations
+
+import logging
+import shutil
+from collections.abc import Sequence
+
+from actframework.db.records import ArcJob
+from actframework.engine.context import EngineContext, per_owner
+from actframework.engine.submitter import CLEARED_SUBMISSION_FIELDS
+from actframework.errors import ARCHTTPError
+
+log = logging.getLogger(__name__)
+
+#: What a resubmission clears besides the submission fields.
+CLEARED_RESULT_FIELDS = {"Error": None, "ExitCode": None, "ExecutionNode": None, "EndTime": None,
+                         "UsedTotalWallTime": None, "UsedTotalCPUTime": None}
+
+
+def _expired(context: EngineContext, jobs: Sequence[ArcJob], timeout: str) -> tuple[list[ArcJob], list[ArcJob]]:
+    """Split into (timed out, still to do) by ``tarcstate``."""
+    deadline = context.store.now() - context.settings.timeouts.of(timeout)
+    old = [job for job in jobs if job.tarcstate is not None and job.tarcstate < deadline]
+    return old, [job for job in jobs if job not in old]
+
+
+# --------------------------------------------------------------------------- cancel
+
+
+def cancel_cycle(context: EngineContext, cluster: str) -> int:
+    """Kill ``tocancel`` jobs on ``cluster``; returns how many were handled."""
+    store = context.store
+    jobs = store.claim_for_cancel(cluster, context.settings.cancel_batch, context.owner, context.lease)
+    if not jobs:
+        return 0
+    old, jobs = _expired(context, jobs, "tocancel")
+    without_id = [job for job in jobs if not job.ce_id]
+    done = store.set_arcstate([j.id for j in old + without_id], "cancelled", {"tocancel"})
+    context.metrics.moved("cancel", cluster, "cancelled", len(done))
+
+    def kill(proxyid: int, group: list[ArcJob]) -> None:
+        rest = context.ce.client(cluster, proxyid)
+        results = rest.kill_jobs([job.ce_id or "" for job in group])
+        accepted = [job.id for job, r in zip(group, results, strict=True) if r.ok]
+        refused = [job for job, r in zip(group, results, strict=True) if not r.ok]
+        for job, result in zip(group, results, strict=True):
+            if not result.ok:
+                log.info("job %s (%s): kill answered %s: cancelled", job.appjobid, job.ce_id, result.error)
+        store.set_arcstate(accepted, "cancelling", {"tocancel"})
+        store.set_arcstate([job.id for job in refused], "cancelled", {"tocancel"})
+        context.metrics.moved("cancel", cluster, "cancelling", len(accepted))
+        context.metrics.moved("cancel", cluster, "cancelled", len(refused))
+
+    per_owner(context, cluster, [job for job in jobs if job.ce_id], kill)
+    return len(old) + len(jobs)
+
+
+# --------------------------------------------------------------------------- resubmit
+
+
+def resubmit_cycle(context: EngineContext, cluster: str) -> int:
+    """Send ``toresubmit`` jobs back to ``tosubmit`` after cleaning their old CE job."""
+    store = context.store
+    jobs = store.claim_for_resubmit(cluster, context.settings.cancel_batch, context.owner, context.lease)
+    if not jobs:
+        return 0
+    old, jobs = _expired(context, jobs, "toresubmit")
+    store.set_arcstate([j.id for j in old], "failed", {"toresubmit"}, fields={"attemptsleft": 0})
+
+    def resubmit(proxyid: int, group: list[ArcJob]) -> None:
+        with_ids = [job for job in group if job.ce_id]
+        if with_ids:
+            rest = context.ce.client(cluster, proxyid)
+            for job, result in zip(with_ids, rest.clean_jobs([j.ce_id or "" for j in with_ids]), strict=True):
+                if not result.ok:
+                    log.info("job %s: cleaning old CE job %s: %s", job.appjobid, job.ce_id, result.error)
+        for job in with_ids:
+            remove_results(context, job.ce_id)
+        moved = store.set_arcstate([job.id for job in group], "tosubmit", {"toresubmit"},
+                                   fields={**CLEARED_SUBMISSION_FIELDS, **CLEARED_RESULT_FIELDS},
+                                   reset_created=True)
+        context.metrics.moved("resubmit", cluster, "tosubmit", len(moved))
+
+    per_owner(context, cluster, jobs, resubmit)
+    return len(old) + len(jobs)
+
+
+def remove_results(context: EngineContext, ce_id: str | None) -> None:
+    """Remove the outputs fetched for CE job ``ce_id`` (the engine's own
+    destination directory for them)."""
+    if not ce_id or "/" in ce_id or ce_id in (".", ".."):
+        return
+    shutil.rmtree(context.config.results_dir / ce_id, ignore_errors=True)
+
+
+# --------------------------------------------------------------------------- rerun
+
+
+def rerun_cycle(context: EngineContext, cluster: str) -> int:
+    """Restart ``torerun`` jobs on the CE with a renewed delegation."""
+    store = context.store
+    jobs = store.claim_for_rerun(cluster, context.settings.cancel_batch, context.owner, context.lease)
+    if not jobs:
+        return 0
+    old, jobs = _expired(context, jobs, "torerun")
+    store.set_arcstate([j.id for j in old], "failed", {"torerun"}, fields={"State": "Failed"})
+    no_id = [job for job in jobs if not job.ce_id]
+    store.set_arcstate([j.id for j in no_id], "failed", {"torerun"}, fields={"State": "Failed"})
+
+    progress = len(old) + len(no_id)
+
+    def rerun(proxyid: int, group: list[ArcJob]) -> None:
+        nonlocal progress
+        rest = context.ce.client(cluster, proxyid)
+        shared = context.ce.delegation(cluster, proxyid)
+        for delegation_id in sorted({str(job.attributes.get("DelegationID") or shared) for job in group}):
+            context.ce.renew(cluster, proxyid, delegation_id)
+        results = rest.restart_jobs([job.ce_id or "" for job in group])
+        for job, result in zip(group, results, strict=True):
+            error = result.error
+            if result.ok or (isinstance(error, ARCHTTPError) and "has not failed" in error.reason):
+                store.set_arcstate([job.id], "submitted", {"torerun"})
+                context.metrics.moved("rerun", cluster, "submitted")
+            elif isinstance(error, ARCHTTPError) and error.status == 404:
+                store.set_arcstate([job.id], "tocancel", {"torerun"})
+            elif isinstance(error, ARCHTTPError) and error.status == 505:
+                store.set_arcstate([job.id], "failed", {"torerun"}, fields={"State": "Failed"})
+                context.metrics.moved("rerun", cluster, "failed")
+            else:
+                log.info("job %s: restart refused (%s); trying again later", job.appjobid, error)
+                store.release([job.id], context.owner)
+                continue
+            progress += 1
+
+    per_owner(context, cluster, [job for job in jobs if job.ce_id], rerun)
+    return progress

@@ -1,0 +1,127 @@
+"""What every engine role works with, in one object.
+
+A role (submitter, status checker, ...) is a function of an
+:class:`EngineContext` and a cluster; the context carries the configuration,
+the job store, the storage backend, the CE clients, the metrics and the
+process's lease owner name.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import socket
+from collections import defaultdict
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass
+from datetime import timedelta
+from typing import TypeVar
+
+from actframework.arc import ARCRest
+from actframework.config import ServerConfig
+from actframework.db import JobStore
+from actframework.db.records import ArcJob
+from actframework.engine.ce import CEClients
+from actframework.engine.metrics import EngineMetrics
+from actframework.engine.settings import EngineSettings
+from actframework.errors import ActError, CEUnreachableError, ProxyUnavailableError
+from actframework.hookspecs import Caller, Credentials, InputFile, StorageContext, StorageJob
+from actframework.plugins import StorageManager
+
+log = logging.getLogger(__name__)
+
+T = TypeVar("T")
+
+
+def process_owner() -> str:
+    """This process's lease owner name: ``<host>:<pid>``. The host part lets
+    a restarted engine recognise (and free at once) the leases of a dead
+    engine process on the same host."""
+    return f"{socket.gethostname()[:48]}:{os.getpid()}"
+
+
+def owner_is_dead(owner: str) -> bool:
+    """True when ``owner`` names a process of this host that no longer runs."""
+    host, _, pid = owner.rpartition(":")
+    if host != socket.gethostname()[:48] or not pid.isdigit():
+        return False
+    try:
+        os.kill(int(pid), 0)
+    except ProcessLookupError:
+        return True
+    except PermissionError:
+        return False
+    return False
+
+
+@dataclass
+class EngineContext:
+    """Shared state of one engine process."""
+
+    config: ServerConfig
+    store: JobStore
+    storage: StorageManager
+    ce: CEClients
+    metrics: EngineMetrics
+    owner: str
+
+    @property
+    def settings(self) -> EngineSettings:
+        return self.config.engine
+
+    @property
+    def lease(self) -> timedelta:
+        return timedelta(seconds=self.settings.lease)
+
+    def storage_context(self, proxyid: int, rest: ARCRest | None) -> StorageContext:
+        """The storage hook context for work on behalf of ``proxyid``."""
+        path = self.config.proxies_dir / f"proxiesid{proxyid}"
+        return StorageContext(
+            caller=Caller.ENGINE,
+            credentials=Credentials(proxy=path, ca_dir=self.config.ca_dir),
+            data_dir=self.config.data_dir,
+            ce=rest,
+        )
+
+    @staticmethod
+    def storage_job(job: ArcJob, description: str = "", inputs: Iterable[InputFile] = ()) -> StorageJob:
+        """The storage hooks' view of an engine job (keyed by the user's job id)."""
+        return StorageJob(
+            id=job.client_id if job.client_id is not None else job.id,
+            description=description,
+            inputs=tuple(inputs),
+            name=job.attributes.get("Name"),
+            cluster=job.cluster,
+            ce_id=job.ce_id,
+            downloads=job.downloadfiles or "/",
+        )
+
+
+def by_proxy(jobs: Sequence[ArcJob]) -> dict[int, list[ArcJob]]:
+    """Jobs grouped by owner: each group is one CE client and one bulk call."""
+    groups: dict[int, list[ArcJob]] = defaultdict(list)
+    for job in jobs:
+        groups[job.proxyid or 0].append(job)
+    return dict(groups)
+
+
+def per_owner(context: EngineContext, cluster: str, jobs: Sequence[ArcJob],
+               work: Callable[[int, list[ArcJob]], None]) -> None:
+    """Run ``work`` per job owner; a CE that cannot be reached releases the
+    owner's jobs for a later cycle and makes the runner back off."""
+    unreachable: ActError | None = None
+    for proxyid, group in by_proxy(jobs).items():
+        try:
+            work(proxyid, group)
+        except ProxyUnavailableError as exc:
+            log.warning("%s: cannot act for proxy %s: %s", cluster, proxyid, exc)
+            context.metrics.error(cluster, exc)
+            context.store.release([job.id for job in group], context.owner)
+        except ActError as exc:
+            log.warning("%s: %s", cluster, exc)
+            context.metrics.error(cluster, exc)
+            context.ce.forget(cluster, proxyid)
+            context.store.release([job.id for job in group], context.owner)
+            unreachable = exc
+    if unreachable is not None:
+        raise CEUnreachableError(f"{cluster}: {unreachable}") from unreachable

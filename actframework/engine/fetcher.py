@@ -1,0 +1,72 @@
+"""The fetcher: outputs of ``finished`` (→ ``done``) and ``tofetch`` (→ ``donefailed``) jobs.
+
+The storage backend's "retrieve results" hook brings each job's outputs, as
+its download list (``downloadfiles``) selects them, including A-REX's
+diagnose files, to ``<data_dir>/results/<CE id>/``, where ``act get``
+finds them. Jobs are fetched in parallel; a job whose fetch fails stays in
+its state and is tried again next cycle, until its timeout
+(``timeouts.finished`` / ``timeouts.tofetch``) makes it ``donefailed``.
+"""
+
+from __future__ import annotations
+
+import logging
+from concurrent.futures import ThreadPoolExecutor
+
+from actframework.db.records import ArcJob
+from actframework.engine.context import EngineContext, per_owner
+from actframework.errors import ActError
+
+log = logging.getLogger(__name__)
+
+#: The state a successful fetch leads to, per state fetched from.
+FETCHED_STATE = {"finished": "done", "tofetch": "donefailed"}
+
+
+def fetch_cycle(context: EngineContext, cluster: str) -> int:
+    """Fetch outputs of this cluster's finished jobs; returns how many moved on
+    (jobs whose fetch failed wait for the next cycle and do not count)."""
+    store = context.store
+    jobs = store.claim_for_fetch(cluster, context.settings.fetch_batch, context.owner, context.lease)
+    if not jobs:
+        return 0
+    now = store.now()
+    timed_out = [job for job in jobs if job.tarcstate is not None
+                 and now - job.tarcstate > context.settings.timeouts.of(job.arcstate)]
+    if timed_out:
+        log.warning("%s: giving up fetching %d job(s)", cluster, len(timed_out))
+        for arcstate in FETCHED_STATE:
+            store.set_arcstate([j.id for j in timed_out if j.arcstate == arcstate], "donefailed", {arcstate})
+        context.metrics.moved("fetch", cluster, "donefailed", len(timed_out))
+    no_id = [job for job in jobs if job not in timed_out and not job.ce_id]
+    for arcstate in FETCHED_STATE:
+        store.set_arcstate([j.id for j in no_id if j.arcstate == arcstate], "donefailed", {arcstate})
+
+    progress = len(timed_out) + len(no_id)
+
+    def fetch(proxyid: int, group: list[ArcJob]) -> None:
+        nonlocal progress
+        rest = context.ce.client(cluster, proxyid)
+        storage_context = context.storage_context(proxyid, rest)
+
+        def one(job: ArcJob) -> bool:
+            destination = context.config.results_dir / (job.ce_id or "")
+            try:
+                context.storage.retrieve_results(storage_context, context.storage_job(job), destination)
+            except (ActError, OSError) as exc:
+                log.warning("job %s (%s): fetching outputs failed: %s", job.appjobid, job.ce_id, exc)
+                context.metrics.error(cluster, exc)
+                return False
+            return True
+
+        with ThreadPoolExecutor(max_workers=min(len(group), context.settings.transfer_workers)) as pool:
+            outcomes = list(pool.map(one, group))
+        for arcstate, target in FETCHED_STATE.items():
+            fetched = [job.id for job, ok in zip(group, outcomes, strict=True) if ok and job.arcstate == arcstate]
+            moved = store.set_arcstate(fetched, target, {arcstate})
+            context.metrics.moved("fetch", cluster, target, len(moved))
+            progress += len(moved)
+        store.release([job.id for job, ok in zip(group, outcomes, strict=True) if not ok], context.owner)
+
+    per_owner(context, cluster, [job for job in jobs if job not in timed_out and job.ce_id], fetch)
+    return progress

@@ -1,0 +1,147 @@
+"""Reconciliation: ``submitting`` jobs whose submission was cut off.
+
+A job stays ``submitting`` with no live lease when its submitter died (or
+its bulk POST got no answer) at some point between claiming it and
+recording the outcome. Which point decides what is true on the CE:
+
+* the job has a CE id (``IDFromEndpoint``): the CE created it and the id was
+  stored, but staging its inputs may not have finished. If the CE still
+  waits for inputs (ACCEPTING/ACCEPTED/PREPARING) they are staged again
+  (uploads overwrite), then the job is ``submitted``; a job the CE no longer
+  knows goes back to ``tosubmit``; anything else is ``submitted`` and the
+  status checker takes over;
+* no CE id: the POST may or may not have reached the CE. The CE's job list
+  (as this user) is searched for the job's submission token, which the
+  submitter put in the job's name: found, the job continues as above; not
+  found, the CE never created it and it goes back to ``tosubmit``.
+
+So no job is lost and none runs twice. The lookup asks the CE about its jobs
+that no row of this cluster names, which are few unless crashes were many.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+
+from actframework.arc import ARCRest, display_state, split_cluster_url
+from actframework.db.records import ArcJob, SubmissionRecord
+from actframework.engine.context import EngineContext, by_proxy
+from actframework.engine.submitter import (
+    CLEARED_SUBMISSION_FIELDS,
+    Prepared,
+    finish_submissions,
+    job_url,
+    name_has_token,
+    prepare_for_ce,
+    stage_all,
+)
+from actframework.errors import ActError, ARCHTTPError, CEUnreachableError, ProxyUnavailableError
+
+log = logging.getLogger(__name__)
+
+#: CE states in which a job still waits for its input files.
+WAITING_FOR_INPUTS = frozenset({"ACCEPTING", "ACCEPTED", "PREPARING"})
+
+
+def reconcile_cycle(context: EngineContext, cluster: str) -> int:
+    """Reconcile this cluster's orphaned ``submitting`` jobs; returns how many."""
+    jobs = context.store.claim_for_reconcile(cluster, context.settings.submit_batch * 10,
+                                             context.owner, context.lease)
+    if not jobs:
+        return 0
+    log.info("%s: reconciling %d job(s) left in submitting", cluster, len(jobs))
+    for proxyid, group in by_proxy(jobs).items():
+        try:
+            _reconcile_group(context, cluster, proxyid, group)
+        except ProxyUnavailableError as exc:
+            log.warning("%s: cannot reconcile jobs of proxy %s yet: %s", cluster, proxyid, exc)
+            context.store.release([job.id for job in group], context.owner)
+        except ActError as exc:
+            context.metrics.error(cluster, exc)
+            context.ce.forget(cluster, proxyid)
+            context.store.release([job.id for job in group], context.owner)
+            raise CEUnreachableError(f"{cluster}: reconciliation failed: {exc}") from exc
+    return len(jobs)
+
+
+def _reconcile_group(context: EngineContext, cluster: str, proxyid: int, jobs: list[ArcJob]) -> None:
+    rest = context.ce.client(cluster, proxyid)
+    found = _find_by_token(context, rest, cluster, [job for job in jobs if not job.ce_id])
+    never_created = [job for job in jobs if not job.ce_id and job.id not in found]
+    if never_created:
+        log.info("%s: %d job(s) never reached the CE; back to tosubmit", cluster, len(never_created))
+        context.store.set_arcstate([job.id for job in never_created], "tosubmit", {"submitting"},
+                                   fields=CLEARED_SUBMISSION_FIELDS)
+        context.metrics.moved("reconcile", cluster, "tosubmit", len(never_created))
+
+    known = {job.id: job.ce_id for job in jobs if job.ce_id}
+    for arc_id, (ce_id, state) in found.items():
+        known[arc_id] = ce_id
+    if found:
+        context.store.record_submissions([
+            SubmissionRecord(arc_id, "submitting", {
+                "IDFromEndpoint": ce_id, "JobID": job_url(rest, ce_id), "State": display_state(state),
+            })
+            for arc_id, (ce_id, state) in found.items()
+        ], keep_lease=True)
+    if not known:
+        return
+    with_ids = [job for job in jobs if job.id in known]
+    infos = {r.job_id: r for r in rest.get_jobs_info([known[job.id] for job in with_ids])}
+    gone: list[ArcJob] = []
+    waiting: list[ArcJob] = []
+    moving_on: list[ArcJob] = []
+    for job in with_ids:
+        result = infos.get(known[job.id])
+        if result is not None and not result.ok and isinstance(result.error, ARCHTTPError) \
+                and result.error.status == 404:
+            gone.append(job)
+        elif result is None or not result.ok or result.value is None:
+            raise CEUnreachableError(f"no information on job {known[job.id]}")
+        elif (result.value.state or "") in WAITING_FOR_INPUTS:
+            waiting.append(job)
+        else:
+            moving_on.append(job)
+    if gone:
+        context.store.set_arcstate([job.id for job in gone], "tosubmit", {"submitting"},
+                                   fields=CLEARED_SUBMISSION_FIELDS)
+    _restage(context, rest, cluster, waiting, known)
+    finish_submissions(context, cluster, moving_on, {})
+
+
+def _find_by_token(context: EngineContext, rest: ARCRest, cluster: str,
+                   jobs: Sequence[ArcJob]) -> dict[int, tuple[str, str]]:
+    """arc id → (CE id, REST state) for jobs whose token a CE job's name carries."""
+    if not jobs:
+        return {}
+    listed = [entry.id for entry in rest.get_jobs_list()]
+    unknown = sorted(set(listed) - context.store.known_ce_ids(cluster, listed))
+    found: dict[int, tuple[str, str]] = {}
+    for result in rest.get_jobs_info(unknown):
+        if not result.ok or result.value is None:
+            continue
+        for job in jobs:
+            if job.id not in found and name_has_token(result.value.name, job.submissiontoken, job.id):
+                found[job.id] = (result.job_id, result.value.state or "")
+    return found
+
+
+def _restage(context: EngineContext, rest: ARCRest, cluster: str, jobs: list[ArcJob],
+             known: dict[int, str]) -> None:
+    """Stage the inputs of CE jobs that still wait for them, then finish them."""
+    if not jobs:
+        return
+    _, queue = split_cluster_url(cluster)
+    texts = context.store.get_job_descriptions([job.id for job in jobs])
+    items: list[tuple[Prepared, str]] = []
+    failures: dict[int, str] = {}
+    for job in jobs:
+        try:
+            prepared = prepare_for_ce(context, job, texts.get(job.id, ""), queue=queue,
+                                      delegation_id=None, legacy=rest.version == "1.0")
+            items.append((prepared, known[job.id]))
+        except ActError as exc:
+            failures[job.id] = f"cannot stage inputs again: {exc}"
+    failures.update(stage_all(context, rest, items))
+    finish_submissions(context, cluster, jobs, failures)

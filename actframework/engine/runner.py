@@ -1,0 +1,190 @@
+"""The engine process: worker threads and their schedule.
+
+One thread hands jobs over; per cluster, four threads work in parallel so
+that slow work of one kind (a large fetch) never delays another (a kill):
+
+* ``submit``: reconcile cut-off submissions, then kill, resubmit, rerun,
+  then submit new jobs;
+* ``status``: check jobs on the CE;
+* ``fetch``: retrieve outputs;
+* ``clean``: remove cleaned jobs.
+
+A worker that found work goes straight on to its next cycle; an idle one
+waits ``poll_interval`` (1 s by default), which is how the engine notices
+new work within a second without any notification channel: each look is
+one indexed claim query. A worker whose CE cannot be reached backs off
+(1 s doubling to 30 s) instead of hammering it. The clusters served are the
+configured ones plus any a job is on (a cluster removed from the
+configuration still gets its jobs followed to the end), re-read every 10 s.
+
+On start, leases held by dead engine processes of this host (a crash, a
+SIGKILL) are released at once; other hosts' leases expire on their own.
+SIGTERM and SIGINT stop the workers after their current cycle.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+
+from actframework.config import ServerConfig, normalise_listen
+from actframework.db import JobStore
+from actframework.engine.actions import cancel_cycle, rerun_cycle, resubmit_cycle
+from actframework.engine.ce import CEClients
+from actframework.engine.cleaner import clean_cycle
+from actframework.engine.context import EngineContext, owner_is_dead, process_owner
+from actframework.engine.fetcher import fetch_cycle
+from actframework.engine.handover import handover_cycle
+from actframework.engine.metrics import EngineMetrics
+from actframework.engine.reconcile import reconcile_cycle
+from actframework.engine.status import status_cycle
+from actframework.engine.submitter import submit_cycle
+from actframework.errors import ActError, CEUnreachableError
+from actframework.plugins import StorageManager
+from actframework.server.clusters import normalise_cluster_url
+
+log = logging.getLogger(__name__)
+
+Cycle = Callable[[EngineContext, str], int]
+
+#: The steps of each per-cluster worker, in the order they run in a cycle.
+ROLES: dict[str, Sequence[tuple[str, Cycle]]] = {
+    "submit": (("reconcile", reconcile_cycle), ("cancel", cancel_cycle), ("resubmit", resubmit_cycle),
+               ("rerun", rerun_cycle), ("submit", submit_cycle)),
+    "status": (("status", status_cycle),),
+    "fetch": (("fetch", fetch_cycle),),
+    "clean": (("clean", clean_cycle),),
+}
+
+MAX_BACKOFF_S = 30.0
+CLUSTER_REFRESH_S = 10.0
+
+
+@dataclass
+class _Worker:
+    name: str
+    thread: threading.Thread
+    backoff: float = 0.0
+
+
+@dataclass
+class Engine:
+    """One engine process. :meth:`start` launches the workers, :meth:`stop`
+    asks them to finish; :meth:`run_until_stopped` does both around a wait."""
+
+    context: EngineContext
+    stopping: threading.Event = field(default_factory=threading.Event)
+    workers: dict[str, _Worker] = field(default_factory=dict)
+
+    @classmethod
+    def create(cls, config: ServerConfig, store: JobStore, storage: StorageManager,
+               owner: str | None = None) -> Engine:
+        context = EngineContext(config=config, store=store, storage=storage, ce=CEClients(config, store),
+                                metrics=EngineMetrics(store), owner=owner or process_owner())
+        return cls(context)
+
+    # ------------------------------------------------------------------ lifecycle
+
+    def start(self) -> None:
+        settings = self.context.settings
+        if settings.metrics_listen:
+            host, port = normalise_listen(settings.metrics_listen)
+            self.context.metrics.serve(host, port)
+        self.release_dead_owners()
+        self._spawn("handover", lambda: self._loop("handover", "", (("handover", _handover),)))
+        self._spawn("clusters", self._watch_clusters)
+        log.info("engine %s started", self.context.owner)
+
+    def stop(self, timeout: float = 60.0) -> None:
+        self.stopping.set()
+        deadline = time.monotonic() + timeout
+        for worker in list(self.workers.values()):
+            worker.thread.join(max(0.0, deadline - time.monotonic()))
+        self.context.ce.close()
+        log.info("engine %s stopped", self.context.owner)
+
+    def run_until_stopped(self) -> None:
+        self.start()
+        try:
+            while not self.stopping.wait(1.0):
+                pass
+        finally:
+            self.stop()
+
+    def release_dead_owners(self) -> int:
+        """Free the leases of this host's engine processes that have died."""
+        freed = 0
+        for owner in self.context.store.lease_owners():
+            if owner != self.context.owner and owner_is_dead(owner):
+                count = self.context.store.release_owner(owner)
+                log.info("released %d job(s) held by dead engine process %s", count, owner)
+                freed += count
+        return freed
+
+    # ------------------------------------------------------------------ workers
+
+    def clusters(self) -> set[str]:
+        """The clusters to serve: configured ones and those jobs are on."""
+        configured = set()
+        for url in self.context.config.clusters:
+            try:
+                configured.add(normalise_cluster_url(url))
+            except ValueError as exc:
+                log.warning("ignoring configured cluster %r: %s", url, exc)
+        return configured | self.context.store.clusters_in_use()
+
+    def _watch_clusters(self) -> None:
+        while not self.stopping.is_set():
+            try:
+                for cluster in sorted(self.clusters()):
+                    for role, steps in ROLES.items():
+                        name = f"{role} {cluster}"
+                        if name not in self.workers:
+                            self._spawn(name, lambda r=role, c=cluster, s=steps: self._loop(r, c, s))
+            except ActError as exc:
+                log.warning("cannot list clusters: %s", exc)
+            self.stopping.wait(CLUSTER_REFRESH_S)
+
+    def _spawn(self, name: str, target: Callable[[], None]) -> None:
+        thread = threading.Thread(target=target, name=name, daemon=True)
+        self.workers[name] = _Worker(name, thread)
+        thread.start()
+
+    def _loop(self, role: str, cluster: str, steps: Sequence[tuple[str, Cycle]]) -> None:
+        backoff = 0.0
+        poll = self.context.settings.poll_interval
+        while not self.stopping.is_set():
+            worked = 0
+            unreachable = False
+            for step, cycle in steps:
+                if self.stopping.is_set():
+                    return
+                started = time.monotonic()
+                try:
+                    worked += cycle(self.context, cluster)
+                except CEUnreachableError as exc:
+                    log.warning("%s %s: %s", step, cluster, exc)
+                    unreachable = True
+                except ActError as exc:
+                    log.warning("%s %s failed: %s", step, cluster, exc)
+                    unreachable = True
+                except Exception:
+                    log.exception("%s %s failed unexpectedly", step, cluster)
+                    unreachable = True
+                finally:
+                    self.context.metrics.cycle_seconds.labels(step, cluster).observe(time.monotonic() - started)
+            if unreachable:
+                backoff = min(MAX_BACKOFF_S, max(1.0, backoff * 2))
+                self.stopping.wait(backoff)
+            elif worked:
+                backoff = 0.0
+            else:
+                backoff = 0.0
+                self.stopping.wait(poll)
+
+
+def _handover(context: EngineContext, _cluster: str) -> int:
+    return handover_cycle(context)

@@ -1,0 +1,241 @@
+"""The engine's settings: the ``engine:`` section of the actd configuration.
+
+aCT hard-codes most of its timeouts (act-spec §F.13); here each one is a key
+with aCT's value as the default, so a site can change them without patching.
+The other defaults are chosen for a responsive single host; the comments of
+:data:`ENGINE_CONFIG_TEMPLATE` say what each key trades off.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import timedelta
+from types import MappingProxyType
+from typing import TYPE_CHECKING
+
+from actframework.arc.states import REST_TO_STATE
+from actframework.errors import ConfigError
+
+if TYPE_CHECKING:
+    from actframework.config import ConfigSection
+
+#: The ``State`` names a ``max_state_time`` may name (aCT's ``maxtime<state>``
+#: keys are these, lower-cased).
+STATE_NAMES: frozenset[str] = frozenset(state.lower() for state in REST_TO_STATE.values())
+
+
+@dataclass(frozen=True)
+class Timeouts:
+    """How long a job may wait in a state before the engine gives up on it
+    (seconds; aCT's hard-coded values by default)."""
+
+    tosubmit: int = 3600
+    """A job nobody could submit (since it was created) is cancelled."""
+    tocancel: int = 3600
+    """A kill that cannot reach the CE: the job is marked cancelled anyway."""
+    cancelling: int = 3600
+    """A kill the CE accepted but never finished: marked cancelled."""
+    toresubmit: int = 3600
+    """A resubmission that cannot clean the old CE job: the job fails."""
+    torerun: int = 3600
+    """A rerun the CE does not accept: the job fails."""
+    tofetch: int = 3600
+    """Outputs of a failed job that cannot be fetched: donefailed."""
+    finished: int = 86400
+    """Outputs of a finished job that cannot be fetched: donefailed."""
+    toclean: int = 3600
+    """A clean the CE does not accept: the rows are deleted anyway."""
+    lost: int = 172800
+    """No successful status check for this long: the job is lost."""
+
+    def of(self, name: str) -> timedelta:
+        return timedelta(seconds=getattr(self, name))
+
+
+@dataclass(frozen=True)
+class Site:
+    """Limits for one CE (aCT's ``sites.<name>``)."""
+
+    endpoint: str
+    """The cluster URL, normalised as job cluster lists are."""
+    maxjobs: int = 999999
+    """Most jobs this engine keeps on the CE, in any state."""
+    offline: bool = False
+    """Submit nothing to the CE (jobs already there are still followed)."""
+    queue_fraction: float | None = None
+    """Throttle: submit only while queued jobs are fewer than
+    ``queue_fraction`` × running jobs + ``queue_offset``."""
+    queue_offset: int = 100
+
+
+@dataclass(frozen=True)
+class EngineSettings:
+    """Everything ``actd engine`` reads from the ``engine:`` section."""
+
+    poll_interval: float = 1.0
+    """Seconds an idle worker waits before looking for new work again."""
+    check_interval: int = 5
+    """Seconds between two status checks of one job (aCT's jobs.checkinterval)."""
+    submit_batch: int = 100
+    """Jobs per bulk submission (aCT: 100)."""
+    status_batch: int = 10000
+    """Jobs per status cycle (sent to the CE in chunks under its body limit)."""
+    fetch_batch: int = 100
+    clean_batch: int = 100
+    cancel_batch: int = 1000
+    transfer_workers: int = 10
+    """Parallel uploads into, and downloads from, CE sessions."""
+    ce_timeout: float = 60.0
+    """Seconds a CE may take to answer one request (aCT's rest.timeout)."""
+    lease: int = 600
+    """Seconds a claimed job stays reserved for the process working on it;
+    after a crash, other processes take it over after this long."""
+    delegation_renew_before: int = 3 * 3600
+    """Renew a CE delegation when it has less than this left."""
+    resubmit_errors: tuple[str, ...] = ()
+    """Substrings of CE errors after which a failed job is resubmitted from
+    scratch (aCT's errors.toresubmit.arcerrors)."""
+    resubmit_attempts: int = 3
+    """How often one job is resubmitted on such errors."""
+    max_state_times: Mapping[str, int] = field(default_factory=lambda: MappingProxyType({}))
+    """Seconds a job may keep one CE ``State`` (lower-case name) before it is
+    cancelled (aCT's jobs.maxtime<state>)."""
+    sites: tuple[Site, ...] = ()
+    timeouts: Timeouts = Timeouts()
+    metrics_listen: str = ""
+    """HOST:PORT of the Prometheus endpoint; empty: none."""
+
+    def site(self, cluster: str) -> Site:
+        """The limits of ``cluster`` (defaults for a CE without a ``sites`` entry)."""
+        for site in self.sites:
+            if site.endpoint == cluster:
+                return site
+        return Site(endpoint=cluster)
+
+    @classmethod
+    def from_section(cls, section: ConfigSection) -> EngineSettings:
+        """Read the ``engine:`` mapping (every key optional)."""
+        from actframework.config import normalise_listen
+        from actframework.server.clusters import normalise_cluster_url
+
+        timeouts_section = section.section("timeouts")
+        timeouts = Timeouts(**{
+            name: timeouts_section.integer(name, default=getattr(Timeouts, name), minimum=1)
+            for name in Timeouts.__dataclass_fields__
+        })
+        max_times_section = section.section("max_state_times")
+        max_times: dict[str, int] = {}
+        for key in max_times_section.keys():
+            name = key.lower()
+            if name not in STATE_NAMES:
+                raise ConfigError(f"{max_times_section.where}: {key!r} is not a job State "
+                                  f"(one of {', '.join(sorted(STATE_NAMES))})")
+            max_times[name] = max_times_section.integer(key, default=0, minimum=1)
+        sites_section = section.section("sites")
+        sites: list[Site] = []
+        for key in sites_section.keys():
+            site = sites_section.section(key)
+            endpoint = site.string("endpoint", required=True)
+            try:
+                normalised = normalise_cluster_url(endpoint)
+            except ValueError as exc:
+                raise ConfigError(f"{site.where}: endpoint: {exc}") from None
+            status = site.choice("status", ("online", "offline"), default="online")
+            fraction = site.number("queue_fraction", default=-1.0, minimum=-1.0)
+            sites.append(Site(
+                endpoint=normalised,
+                maxjobs=site.integer("maxjobs", default=Site.maxjobs, minimum=0),
+                offline=status == "offline",
+                queue_fraction=fraction if fraction >= 0 else None,
+                queue_offset=site.integer("queue_offset", default=Site.queue_offset, minimum=0),
+            ))
+            site.reject_unknown()
+        settings = cls(
+            poll_interval=section.number("poll_interval", default=cls.poll_interval, minimum=0.05),
+            check_interval=section.integer("check_interval", default=cls.check_interval, minimum=0),
+            submit_batch=section.integer("submit_batch", default=cls.submit_batch, minimum=1),
+            status_batch=section.integer("status_batch", default=cls.status_batch, minimum=1),
+            fetch_batch=section.integer("fetch_batch", default=cls.fetch_batch, minimum=1),
+            clean_batch=section.integer("clean_batch", default=cls.clean_batch, minimum=1),
+            cancel_batch=section.integer("cancel_batch", default=cls.cancel_batch, minimum=1),
+            transfer_workers=section.integer("transfer_workers", default=cls.transfer_workers, minimum=1),
+            ce_timeout=section.number("ce_timeout", default=cls.ce_timeout, minimum=1.0),
+            lease=section.integer("lease", default=cls.lease, minimum=10),
+            delegation_renew_before=section.integer(
+                "delegation_renew_before", default=cls.delegation_renew_before, minimum=60),
+            resubmit_errors=tuple(section.string_list("resubmit_errors")),
+            resubmit_attempts=section.integer("resubmit_attempts", default=cls.resubmit_attempts, minimum=0),
+            max_state_times=MappingProxyType(max_times),
+            sites=tuple(sites),
+            timeouts=timeouts,
+            metrics_listen=section.string("metrics_listen"),
+        )
+        for sub in (section, timeouts_section, max_times_section, sites_section):
+            sub.reject_unknown()
+        if settings.metrics_listen:
+            normalise_listen(settings.metrics_listen)
+        return settings
+
+
+ENGINE_CONFIG_TEMPLATE = """\
+# The engine (actd engine): hands jobs over, submits them to the clusters,
+# follows them, fetches their outputs and cleans up. Every key is optional.
+engine:
+  # Seconds an idle engine waits before looking for new work again: the
+  # delay a new job, kill or clean may see before the engine acts on it.
+  poll_interval: 1.0
+  # Seconds between two status checks of one job on its CE. Lower finds
+  # finished jobs sooner; higher spares big CEs (aCT: jobs.checkinterval).
+  check_interval: 5
+  # Jobs per bulk submission (aCT: 100).
+  submit_batch: 100
+  # Parallel file transfers into and out of CE sessions.
+  transfer_workers: 10
+  # Seconds a CE may take to answer one request.
+  ce_timeout: 60
+  # Seconds a job claimed by an engine process stays reserved for it; jobs of
+  # a process that died are taken over after this (at once on the same host).
+  lease: 600
+  # Renew a user's delegation on a CE when less than this many seconds are left.
+  delegation_renew_before: 10800
+  # Failed jobs whose CE error contains one of these are resubmitted from
+  # scratch (aCT: errors.toresubmit.arcerrors) ...
+  resubmit_errors: []
+  # ... at most this many times per job.
+  resubmit_attempts: 3
+  # Cancel jobs that keep one CE State longer than this many seconds
+  # (aCT: jobs.maxtime<state>), e.g.  running: 604800
+  max_state_times: {{}}
+  # Per-CE limits (aCT: sites), e.g.
+  #   mysite:
+  #     endpoint: https://ce.example.org/batch
+  #     maxjobs: 5000          # jobs on the CE in any state
+  #     status: online         # offline: submit nothing there
+  #     queue_fraction: 0.5    # submit while queued < 0.5 x running + queue_offset
+  #     queue_offset: 100
+  sites: {{}}
+  # Seconds before the engine gives up on a job in a state (aCT's values).
+  timeouts:
+    # Not submitted to any cluster since it was created: cancelled.
+    tosubmit: 3600
+    # The kill could not reach the CE: cancelled anyway.
+    tocancel: 3600
+    # The CE accepted the kill but the job did not end: cancelled.
+    cancelling: 3600
+    # The resubmission could not clean the old CE job: failed.
+    toresubmit: 3600
+    # The CE did not accept the rerun: failed.
+    torerun: 3600
+    # Outputs of a failed job could not be fetched: donefailed.
+    tofetch: 3600
+    # Outputs of a finished job could not be fetched: donefailed.
+    finished: 86400
+    # The CE did not accept the clean: the job is removed anyway.
+    toclean: 3600
+    # No successful status check for this long: lost.
+    lost: 172800
+  # HOST:PORT for Prometheus metrics (jobs per state and cluster, cycle
+  # durations, CE errors); empty for none.
+  metrics_listen: ""
+"""

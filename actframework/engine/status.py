@@ -1,0 +1,189 @@
+"""The status checker: what the CE says about jobs becomes ``arcstate`` and ``State``.
+
+Per cycle and cluster: claim the jobs due for a check (polled states, last
+checked more than ``check_interval`` ago), then per job owner one bulk info
+call (chunked under A-REX's body limit by the CE client), and write back, in
+one transaction, each job's new ``arcstate`` (act-spec §A.7), its ``State``
+and the ARC columns users read (``ExitCode``, ``Error``,
+``ExecutionNode``, ``UsedTotalWallTime``, ...). A write only lands while the
+job is still in the state it was checked in, so a user's kill that arrived
+meanwhile is never overwritten.
+
+Failed jobs are sent to a rerun (failed while staging) or a resubmission
+(a configured error, attempts left) before they are declared ``failed``.
+Jobs the CE no longer knows (404) are killed; jobs that cannot be checked
+for ``timeouts.lost`` become ``lost``; jobs stuck in one ``State`` longer
+than ``max_state_times`` allows are cancelled.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+from datetime import datetime, timedelta
+from typing import Any
+
+from actframework.arc import ARCJob, display_state
+from actframework.db.records import ArcJob, StatusUpdate
+from actframework.engine.context import EngineContext, per_owner
+from actframework.engine.settings import EngineSettings
+from actframework.errors import ARCHTTPError
+
+log = logging.getLogger(__name__)
+
+#: REST state → the ``arcstate`` it puts a job in (None: no change).
+ARCSTATE_OF: dict[str, str | None] = {
+    "ACCEPTING": "submitted", "ACCEPTED": "submitted", "PREPARING": "submitted",
+    "PREPARED": "submitted", "SUBMITTING": "submitted", "QUEUING": "submitted",
+    "RUNNING": "running", "EXITINGLRMS": "running", "EXECUTED": "running",
+    "HELD": "holding", "FINISHING": "finishing", "FINISHED": "finished",
+    "KILLED": "cancelled", "WIPED": "cancelled",
+    "OTHER": None, "KILLING": None,
+}
+
+#: A failure in these restart states is worth a rerun (staging failed) ...
+RERUN_RESTART_STATES = frozenset({"PREPARING", "FINISHING"})
+#: ... unless the job's own output list was unreadable: rerunning cannot help.
+NO_RERUN_ERROR = "Error reading user generated output file list"
+
+#: Used CPU time above this is nonsense from the batch system (aCT's rule).
+MAX_SANE_CPU_TIME = 10**7
+
+
+def ce_fields(job: ArcJob, info: ARCJob, now: datetime) -> dict[str, Any]:
+    """The ARC columns to write for what the CE reported."""
+    fields: dict[str, Any] = {
+        "State": info.display_state,
+        "Error": ";".join(info.errors) or None,
+        "ExecutionNode": ",".join(node.encode("ascii", "ignore").decode() for node in info.execution_nodes) or None,
+        "RestartState": display_state(info.restart_state) if info.restart_state else None,
+        "Type": info.raw.get("Type") if isinstance(info.raw.get("Type"), str) else None,
+        "LocalIDFromManager": info.local_id,
+        "WaitingPosition": info.waiting_position,
+        "Owner": info.owner,
+        "LocalOwner": info.local_owner,
+        "RequestedTotalCPUTime": info.requested_cpu_time,
+        "RequestedTotalWallTime": info.requested_wall_time,
+        "RequestedSlots": info.requested_slots,
+        "StdIn": info.stdin,
+        "StdOut": info.stdout,
+        "StdErr": info.stderr,
+        "LogDir": info.log_dir,
+        "Queue": info.queue,
+        "UsedMainMemory": info.used_memory,
+        "SubmissionTime": info.submission_time,
+        "StartTime": info.start_time,
+        "EndTime": info.end_time,
+        "WorkingAreaEraseTime": info.working_area_erase_time,
+        "ProxyExpirationTime": info.proxy_expiration_time,
+    }
+    if info.used_cpu_time is not None:
+        fields["UsedTotalCPUTime"] = -1 if info.used_cpu_time > MAX_SANE_CPU_TIME else info.used_cpu_time
+    if info.used_wall_time is not None:
+        # The CE reports wall time summed over slots; per job it cannot
+        # exceed the time since the job was created.
+        wall = info.used_wall_time // max(1, info.requested_slots or 1)
+        if job.created is not None:
+            wall = min(wall, max(0, int((now - job.created).total_seconds())))
+        fields["UsedTotalWallTime"] = wall
+    if info.exit_code is not None:
+        fields["ExitCode"] = info.exit_code
+    elif (info.state or "") == "FINISHED":
+        fields["ExitCode"] = 0
+    return {name: value for name, value in fields.items() if value is not None or name == "Error"}
+
+
+def decide(job: ArcJob, info: ARCJob, settings: EngineSettings, now: datetime) -> StatusUpdate:
+    """The update one status report makes to one job (a pure function)."""
+    fields = ce_fields(job, info, now)
+    rest_state = (info.state or "").upper()
+    new_state = fields["State"]
+    state_since = job.tstate if new_state == job.attributes.get("State") else now
+
+    if job.arcstate == "cancelling":
+        timed_out = job.tstate is not None and now - job.tstate > settings.timeouts.of("cancelling")
+        arcstate = "cancelled" if info.is_terminal or timed_out else None
+        return StatusUpdate(job.id, job.arcstate, arcstate, fields)
+
+    arcstate = ARCSTATE_OF.get(rest_state)
+    if rest_state == "FAILED":
+        arcstate, fields = _failed(job, info, settings, fields)
+    elif rest_state not in ARCSTATE_OF:
+        log.warning("job %s: unknown CE state %r", job.ce_id, info.state)
+        arcstate = None
+
+    limit = settings.max_state_times.get(str(new_state).lower())
+    if arcstate is None or arcstate == job.arcstate:
+        if limit and state_since is not None and now - state_since > timedelta(seconds=limit):
+            log.info("job %s: %s for more than %d s; cancelling", job.ce_id, new_state, limit)
+            return StatusUpdate(job.id, job.arcstate, "tocancel", fields)
+        return StatusUpdate(job.id, job.arcstate, None, fields)
+    return StatusUpdate(job.id, job.arcstate, arcstate, fields)
+
+
+def _failed(job: ArcJob, info: ARCJob, settings: EngineSettings,
+            fields: dict[str, Any]) -> tuple[str, dict[str, Any]]:
+    errors = ";".join(info.errors)
+    if (info.restart_state or "").upper() in RERUN_RESTART_STATES and NO_RERUN_ERROR not in errors:
+        return "torerun", {**fields, "State": "Undefined"}
+    if (job.attemptsleft or 0) > 0 and any(pattern in errors for pattern in settings.resubmit_errors):
+        return "toresubmit", {**fields, "State": "Undefined", "attemptsleft": (job.attemptsleft or 0) - 1}
+    return "failed", fields
+
+
+def status_cycle(context: EngineContext, cluster: str) -> int:
+    """One status cycle on ``cluster``; returns how many jobs were checked
+    (jobs the CE could not report on are not counted: they wait)."""
+    store = context.store
+    now = store.now()
+    due = now - timedelta(seconds=context.settings.check_interval)
+    jobs = store.claim_for_status(cluster, context.settings.status_batch, context.owner, context.lease, due)
+    if not jobs:
+        return 0
+
+    checked = 0
+
+    def check(proxyid: int, group: list[ArcJob]) -> None:
+        nonlocal checked
+        rest = context.ce.client(cluster, proxyid)
+        try:
+            results = rest.get_jobs_info([job.ce_id or "" for job in group])
+        except Exception:
+            _mark_lost(context, cluster, group, now)
+            raise
+        updates: list[StatusUpdate] = []
+        unchecked: list[ArcJob] = []
+        for job, result in zip(group, results, strict=True):
+            if result.ok and result.value is not None:
+                updates.append(decide(job, result.value, context.settings, now))
+            elif isinstance(result.error, ARCHTTPError) and result.error.status == 404:
+                gone = "cancelled" if job.arcstate == "cancelling" else "tocancel"
+                log.info("job %s (%s): the CE does not know it; %s", job.appjobid, job.ce_id, gone)
+                updates.append(StatusUpdate(job.id, job.arcstate, gone, {}))
+            else:
+                context.metrics.error(cluster, result.error or ARCHTTPError(0, "no result"))
+                unchecked.append(job)
+        applied = store.apply_status_updates(updates)
+        checked += len(updates)
+        for update in updates:
+            if update.arcstate and update.arc_id in applied:
+                context.metrics.moved("status", cluster, update.arcstate)
+        _mark_lost(context, cluster, unchecked, now)
+
+    per_owner(context, cluster, jobs, check)
+    return checked
+
+
+def _mark_lost(context: EngineContext, cluster: str, jobs: Sequence[ArcJob], now: datetime) -> None:
+    """Jobs that could not be checked: lost after ``timeouts.lost`` without a
+    successful check (a cancelling job is then cancelled); the others are
+    released for the next cycle."""
+    deadline = now - context.settings.timeouts.of("lost")
+    lost = [job for job in jobs if job.tarcstate is not None and job.tarcstate < deadline]
+    if lost:
+        log.warning("%s: %d job(s) not heard of since %s: lost", cluster, len(lost), deadline)
+    context.store.apply_status_updates([
+        StatusUpdate(job.id, job.arcstate, "cancelled" if job.arcstate == "cancelling" else "lost", {})
+        for job in lost
+    ])
+    context.store.release([job.id for job in jobs if job not in lost], context.owner)
