@@ -6,4 +6,5 @@ pytest_plugins = [
     "fixtures.arc_client",
     "fixtures.scripted_http",
     "fixtures.server",
+    "fixtures.stack",
 ]

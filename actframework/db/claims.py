@@ -132,11 +132,20 @@ class ClaimOps(StoreCore):
         """Claim ``torerun`` jobs on ``cluster``."""
         return self._claim_states({"torerun"}, cluster, limit, owner, lease)
 
-    def claim_for_reconcile(self, cluster: str, limit: int, owner: str, lease: timedelta) -> list[ArcJob]:
+    def claim_for_reconcile(
+        self, cluster: str, limit: int, owner: str, lease: timedelta, settled_before: datetime
+    ) -> list[ArcJob]:
         """Claim ``submitting`` jobs on ``cluster`` that nobody holds: their
         submitter died or gave up without knowing whether the CE created
-        them (see :mod:`actframework.engine.reconcile`)."""
-        return self._claim_states({"submitting"}, cluster, limit, owner, lease)
+        them (see :mod:`actframework.engine.reconcile`). Only jobs last
+        touched (``tarcstate``) before ``settled_before`` are taken, so that
+        a submission the CE may still be working on has ended."""
+        condition = and_(
+            arcjobs.c.arcstate == "submitting",
+            arcjobs.c.cluster == cluster,
+            arcjobs.c.tarcstate < naive_utc(settled_before),
+        )
+        return self._claim(condition, order=_BY_ID, limit=limit, owner=owner, lease=lease)
 
     def lease_owners(self) -> set[str]:
         """Every owner that holds a lease on some row (current or expired)."""

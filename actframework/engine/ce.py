@@ -91,7 +91,7 @@ class CEClients:
             timeout = self.config.engine.ce_timeout
             rest = ARCRest.connect(cluster, proxy=path, ca_dir=self.config.ca_dir,
                                    timeout=(min(15.0, timeout), timeout),
-                                   pool_size=max(16, self.config.engine.transfer_workers + 4))
+                                   pool_size=max(16, 4 * self.config.engine.transfer_workers + 4))
             with self._lock:
                 old = self._clients.get(key)
                 self._clients[key] = _Client(rest, fingerprint)

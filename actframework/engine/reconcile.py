@@ -17,12 +17,19 @@ recording the outcome. Which point decides what is true on the CE:
 
 So no job is lost and none runs twice. The lookup asks the CE about its jobs
 that no row of this cluster names, which are few unless crashes were many.
+
+A job is only looked at once its submission has surely ended on the CE's
+side too: a CE goes on creating the jobs of a bulk request after the
+client is gone, and lists a new job a moment after creating it. So a
+job waits :func:`settle_time` (the longest a submission request may take)
+after it was claimed or last recorded.
 """
 
 from __future__ import annotations
 
 import logging
 from collections.abc import Sequence
+from datetime import timedelta
 
 from actframework.arc import ARCRest, display_state, split_cluster_url
 from actframework.db.records import ArcJob, SubmissionRecord
@@ -44,10 +51,17 @@ log = logging.getLogger(__name__)
 WAITING_FOR_INPUTS = frozenset({"ACCEPTING", "ACCEPTED", "PREPARING"})
 
 
+def settle_time(context: EngineContext) -> timedelta:
+    """How long a submission request can last: connecting plus answering."""
+    timeout = context.settings.ce_timeout
+    return timedelta(seconds=min(15.0, timeout) + timeout + 5)
+
+
 def reconcile_cycle(context: EngineContext, cluster: str) -> int:
     """Reconcile this cluster's orphaned ``submitting`` jobs; returns how many."""
+    settled = context.store.now() - settle_time(context)
     jobs = context.store.claim_for_reconcile(cluster, context.settings.submit_batch * 10,
-                                             context.owner, context.lease)
+                                             context.owner, context.lease, settled)
     if not jobs:
         return 0
     log.info("%s: reconciling %d job(s) left in submitting", cluster, len(jobs))

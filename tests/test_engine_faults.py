@@ -1,0 +1,179 @@
+"""The engine under faults: SIGKILLed mid-flight, a CE that goes away, engines side by side.
+
+Each test checks the two promises of the engine's design on the real A-REX:
+no job is lost (every job ends ``done``) and none runs twice (the CE held
+exactly one job per client job, found by the submission token the engine
+puts in each job's name on the CE).
+"""
+
+from __future__ import annotations
+
+import os
+import random
+import re
+import signal
+import subprocess
+import time
+import uuid
+from collections import Counter
+from pathlib import Path
+
+import pytest
+import requests
+
+from actframework.arc import ARCRest
+
+from fixtures.server import free_port
+from fixtures.stack import Stack, StackFactory
+
+pytestmark = [pytest.mark.integration, pytest.mark.arex]
+
+REPO = Path(__file__).resolve().parents[1]
+TOKEN_TAG = re.compile(r"\bactf:[0-9a-f]+:(\d+)\b")
+
+
+def marked_job(marker: str) -> str:
+    """A trivial job with an input file, named so its CE jobs can be found."""
+    return (f'&(executable="/bin/cat")(arguments="in.txt")(inputfiles=("in.txt" ""))'
+            f'(stdout="out.txt")(jobname="{marker}")')
+
+
+def ce_jobs_by_arc_id(rest: ARCRest, marker: str) -> Counter[int]:
+    """How many CE jobs carry each arc id's token, among jobs named ``marker``."""
+    ids = [job.id for job in rest.get_jobs_list()]
+    found: Counter[int] = Counter()
+    for result in rest.get_jobs_info(ids):
+        if not result.ok or result.value is None or not (result.value.name or "").startswith(marker):
+            continue
+        match = TOKEN_TAG.search(result.value.name or "")
+        assert match, f"CE job {result.job_id} named {result.value.name!r} has no submission token"
+        found[int(match.group(1))] += 1
+    return found
+
+
+def arc_ids(stack: Stack, ids: list[int]) -> dict[int, int]:
+    """client id → arc id."""
+    rows = stack.session.get(f"{stack.url}/jobs", params={
+        "id": ",".join(map(str, ids)), "client": "id", "arc": "id"}).json()
+    return {row["c_id"]: row["a_id"] for row in rows}
+
+
+def assert_one_ce_job_each(stack: Stack, rest: ARCRest, ids: list[int], marker: str) -> None:
+    mapping = arc_ids(stack, ids)
+    counts = ce_jobs_by_arc_id(rest, marker)
+    assert sorted(counts) == sorted(mapping.values()), "CE jobs and client jobs do not match one to one"
+    doubles = {arc_id: n for arc_id, n in counts.items() if n != 1}
+    assert not doubles, f"jobs submitted more than once: {doubles}"
+    jobs = stack.jobs(ids)
+    assert len({job["a_IDFromEndpoint"] for job in jobs.values()}) == len(ids)
+
+
+def inputs(index: int, job_id: int) -> dict[str, bytes]:
+    return {"in.txt": f"input of {job_id}\n".encode()}
+
+
+def assert_outputs(stack: Stack, ids: list[int]) -> None:
+    for job_id, job in stack.jobs(ids).items():
+        out = stack.config.results_dir / job["a_IDFromEndpoint"] / "out.txt"
+        assert out.read_text() == f"input of {job_id}\n"
+
+
+def test_sigkilled_engine_restarted_three_times_loses_no_job_and_submits_none_twice(
+    make_stack: StackFactory, arc_rest: ARCRest
+) -> None:
+    seed = random.randrange(2**32)
+    moments = random.Random(seed)
+    print(f"random seed {seed}")
+    stack = make_stack("postgresql", engine_settings={"submit_batch": 25, "ce_timeout": 10})
+    marker = f"sigkill-{uuid.uuid4().hex[:8]}"
+    ids = stack.submit([marked_job(marker)] * 100, inputs)
+    for _ in range(3):
+        time.sleep(moments.uniform(0.3, 3.0))
+        stack.kill("engine", signal.SIGKILL)
+        stack.start_engine()
+    stack.wait_for(ids, {"done"}, timeout=300)
+    assert_one_ce_job_each(stack, arc_rest, ids, marker)
+    assert_outputs(stack, ids)
+    stack.clean(ids)
+
+
+def test_engine_killed_between_submission_and_upload_reconciles_from_the_ce(
+    make_stack: StackFactory, arc_rest: ARCRest
+) -> None:
+    """The narrow windows, made wide: a submitter killed right after its bulk
+    POST (jobs ``submitting`` with or without CE ids) is repaired on restart."""
+    stack = make_stack("sqlite", engines=0, engine_settings={"ce_timeout": 10})
+    marker = f"window-{uuid.uuid4().hex[:8]}"
+    ids = stack.submit([marked_job(marker)] * 10, inputs)
+    stack.start_engine()
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:  # kill as soon as any job has a CE id
+        if any(stack.jobs(ids)[i]["a_IDFromEndpoint"] for i in ids):
+            break
+        time.sleep(0.02)
+    stack.kill("engine", signal.SIGKILL)
+    stack.start_engine()
+    stack.wait_for(ids, {"done"}, timeout=240)
+    assert_one_ce_job_each(stack, arc_rest, ids, marker)
+    assert_outputs(stack, ids)
+    stack.clean(ids)
+
+
+def test_ce_down_for_thirty_seconds_mid_flight_all_jobs_still_finish(
+    make_stack: StackFactory, arc_ce, arc_rest: ARCRest
+) -> None:
+    stack = make_stack("sqlite", engine_settings={"ce_timeout": 10})
+    marker = f"outage-{uuid.uuid4().hex[:8]}"
+    first = stack.submit([marked_job(marker)] * 10, inputs)
+    stack.wait_for(first, {"submitted", "running", "finishing", "finished", "done"}, timeout=120)
+    env = {**os.environ, "ARC_CE_DIR": str(arc_ce.state_dir), "ARC_CE_PORT": str(arc_ce.port)}
+    subprocess.run([str(REPO / "scripts/arc-ce/stop")], env=env, check=True, capture_output=True)
+    try:
+        second = stack.submit([marked_job(marker)] * 10, inputs)
+        time.sleep(30)
+    finally:
+        started = subprocess.run([str(REPO / "scripts/arc-ce/start")], env=env, capture_output=True, text=True)
+        assert started.returncode == 0, started.stderr[-2000:]
+    ids = first + second
+    stack.wait_for(ids, {"done"}, timeout=300)
+    assert "cannot" in stack.log("engine") or "refused" in stack.log("engine") or "Connection" in stack.log("engine")
+    assert_one_ce_job_each(stack, arc_rest, ids, marker)
+    assert_outputs(stack, ids)
+    stack.clean(ids)
+
+
+def metric_sum(url: str, name: str, **labels: str) -> float:
+    """Sum of a Prometheus counter's samples whose labels include ``labels``."""
+    total = 0.0
+    for line in requests.get(url, timeout=10).text.splitlines():
+        if not line.startswith(name + "{"):
+            continue
+        if all(f'{key}="{value}"' in line for key, value in labels.items()):
+            total += float(line.rsplit(" ", 1)[1])
+    return total
+
+
+@pytest.mark.parametrize("backend", ["postgresql", "mariadb"])
+def test_two_engines_on_one_database_share_the_work_without_doing_any_job_twice(
+    make_stack: StackFactory, arc_rest: ARCRest, backend: str
+) -> None:
+    stack = make_stack(backend, engines=0, engine_settings={"ce_timeout": 10})
+    marker = f"pair-{backend}-{uuid.uuid4().hex[:8]}"
+    ids = stack.submit([marked_job(marker)] * 60, inputs)
+    metrics = []
+    for name in ("engine-a", "engine-b"):
+        port = free_port()
+        stack.start_engine(name, metrics_listen=f"127.0.0.1:{port}", submit_batch=5, fetch_batch=5)
+        metrics.append(f"http://127.0.0.1:{port}/metrics")
+    stack.wait_for(ids, {"done"}, timeout=300)
+    time.sleep(0.5)
+    submitted = [metric_sum(url, "actd_engine_jobs_processed_total", role="submit", outcome="submitted")
+                 for url in metrics]
+    fetched = [metric_sum(url, "actd_engine_jobs_processed_total", role="fetch", outcome="done")
+               for url in metrics]
+    assert sum(submitted) == len(ids), f"submissions per engine: {submitted}"
+    assert sum(fetched) == len(ids), f"fetches per engine: {fetched}"
+    assert all(count > 0 for count in submitted), f"one engine did all submissions: {submitted}"
+    assert_one_ce_job_each(stack, arc_rest, ids, marker)
+    assert_outputs(stack, ids)
+    stack.clean(ids)
