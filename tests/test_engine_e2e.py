@@ -105,3 +105,28 @@ def test_failed_job_is_fetched_to_donefailed_then_resubmitted_and_runs_again(
     assert first["a_IDFromEndpoint"] not in ce_job_ids(arc_rest), "the first CE job was not cleaned"
     assert not (stack.config.results_dir / first["a_IDFromEndpoint"]).exists()
     stack.clean([job_id])
+
+
+def test_job_failing_while_staging_is_rerun_with_a_renewed_delegation_until_the_ce_allows_no_more(
+    make_stack: StackFactory,
+) -> None:
+    stack = make_stack("sqlite")
+    bad_input = ('&(executable="/bin/cat")(arguments="in.txt")(stdout="out.txt")(rerun="1")'
+                 '(inputfiles=("in.txt" "http://127.0.0.1:9/nothing-here"))(jobname="rerun")')
+    [job_id] = stack.submit([bad_input])
+    stack.wait_for([job_id], {"failed"}, timeout=240)
+    log = stack.log("engine")
+    assert "renewed delegation" in log
+    job = stack.jobs([job_id])[job_id]
+    assert job["a_State"] == "Failed"
+    stack.clean([job_id])
+
+
+def test_failure_with_a_configured_error_is_resubmitted_while_attempts_last(make_stack: StackFactory) -> None:
+    stack = make_stack("sqlite", engine_settings={"resubmit_errors": ["wrong exit code"], "resubmit_attempts": 1})
+    [job_id] = stack.submit([FAILING_JOB])
+    stack.wait_for([job_id], {"failed"}, timeout=240)
+    job = stack.session.get(f"{stack.url}/jobs", params={"id": str(job_id), "arc": "attemptsleft"}).json()[0]
+    assert job["a_attemptsleft"] == 0
+    assert stack.log("engine").count("submitted 1 job(s)") == 2  # the first time, and once more
+    stack.clean([job_id])
