@@ -130,3 +130,14 @@ def test_failure_with_a_configured_error_is_resubmitted_while_attempts_last(make
     assert job["a_attemptsleft"] == 0
     assert stack.log("engine").count("submitted 1 job(s)") == 2  # the first time, and once more
     stack.clean([job_id])
+
+
+def test_job_the_engine_cannot_use_is_cancelled_and_can_be_cleaned(make_stack: StackFactory) -> None:
+    stack = make_stack("sqlite")
+    [job_id] = stack.submit(['&(executable="/bin/true")(priority="high")(jobname="odd")'])
+    stack.wait_for([job_id], {"cancelled"}, timeout=60)
+    assert stack.clean([job_id]) == [job_id]
+    deadline = time.monotonic() + 30
+    while stack.store.counts_by_state() and time.monotonic() < deadline:
+        time.sleep(0.2)
+    assert stack.store.counts_by_state() == {}

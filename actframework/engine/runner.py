@@ -1,6 +1,6 @@
 """The engine process: worker threads and their schedule.
 
-One thread hands jobs over; per cluster, four threads work in parallel so
+One thread hands jobs over (and cleans jobs that never reached a cluster); per cluster, four threads work in parallel so
 that slow work of one kind (a large fetch) never delays another (a kill):
 
 * ``submit``: reconcile cut-off submissions, then kill, resubmit, rerun,
@@ -94,7 +94,10 @@ class Engine:
             host, port = normalise_listen(settings.metrics_listen)
             self.context.metrics.serve(host, port)
         self.release_dead_owners()
-        self._spawn("handover", lambda: self._loop("handover", "", (("handover", _handover),)))
+        # Cluster "": handover, and cleaning jobs that never reached a cluster
+        # (a description the engine could not use is handed over cancelled).
+        self._spawn("handover", lambda: self._loop("handover", "", (("handover", _handover),
+                                                                    ("clean", clean_cycle))))
         self._spawn("clusters", self._watch_clusters)
         log.info("engine %s started", self.context.owner)
 
