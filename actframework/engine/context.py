@@ -11,6 +11,7 @@ from __future__ import annotations
 import logging
 import os
 import socket
+import time
 from collections import defaultdict
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
@@ -105,16 +106,34 @@ def by_proxy(jobs: Sequence[ArcJob]) -> dict[int, list[ArcJob]]:
     return dict(groups)
 
 
+#: How often the engine repeats that one owner's jobs wait for a new proxy.
+PROXY_WARNING_INTERVAL_S = 600.0
+_last_warning: dict[tuple[str, int], float] = {}
+
+
+def due_warning(key: tuple[str, int]) -> bool:
+    """True at most once per :data:`PROXY_WARNING_INTERVAL_S` for ``key``
+    (cluster, proxyid): a warning that would otherwise repeat every cycle."""
+    now = time.monotonic()
+    if now - _last_warning.get(key, -PROXY_WARNING_INTERVAL_S) < PROXY_WARNING_INTERVAL_S:
+        return False
+    _last_warning[key] = now
+    return True
+
+
 def per_owner(context: EngineContext, cluster: str, jobs: Sequence[ArcJob],
                work: Callable[[int, list[ArcJob]], None]) -> None:
-    """Run ``work`` per job owner; a CE that cannot be reached releases the
-    owner's jobs for a later cycle and makes the runner back off."""
+    """Run ``work`` per job owner. A CE that cannot be reached releases the
+    owner's jobs for a later cycle and makes the runner back off; an owner
+    whose proxy is gone or expired only has their own jobs wait (warned
+    about once per :data:`PROXY_WARNING_INTERVAL_S`), so others go on."""
     unreachable: ActError | None = None
     for proxyid, group in by_proxy(jobs).items():
         try:
             work(proxyid, group)
         except ProxyUnavailableError as exc:
-            log.warning("%s: cannot act for proxy %s: %s", cluster, proxyid, exc)
+            if due_warning((cluster, proxyid)):
+                log.warning("%s: jobs of proxy %s wait: %s", cluster, proxyid, exc)
             context.metrics.error(cluster, exc)
             context.store.release([job.id for job in group], context.owner)
         except ActError as exc:

@@ -34,7 +34,7 @@ from actframework import xrsl
 from actframework.arc import ARCRest, display_state, split_cluster_url
 from actframework.arc.submit import PreparedJob, prepare_job
 from actframework.db.records import ArcJob, SubmissionRecord
-from actframework.engine.context import EngineContext, by_proxy
+from actframework.engine.context import EngineContext, by_proxy, due_warning
 from actframework.errors import (
     ActError,
     ARCHTTPError,
@@ -141,7 +141,9 @@ def site_limit(context: EngineContext, cluster: str) -> int:
 
 
 def submit_cycle(context: EngineContext, cluster: str) -> int:
-    """One submission cycle on ``cluster``; returns how many jobs it handled."""
+    """One submission cycle on ``cluster``; returns how many jobs moved on
+    (jobs that went back to ``tosubmit`` do not count: the worker then
+    waits before it offers them again)."""
     limit = site_limit(context, cluster)
     if limit <= 0:
         return 0
@@ -156,9 +158,10 @@ def submit_cycle(context: EngineContext, cluster: str) -> int:
                                    fields={"Error": "no cluster accepted the job in time"})
         context.metrics.moved("submit", cluster, "cancelled", len(expired))
     live = [job for job in jobs if job not in expired]
+    moved = len(expired)
     for proxyid, group in by_proxy(live).items():
-        _submit_group(context, cluster, proxyid, group)
-    return len(jobs)
+        moved += _submit_group(context, cluster, proxyid, group)
+    return moved
 
 
 def _back_to_tosubmit(context: EngineContext, jobs: Sequence[ArcJob], reason: str) -> None:
@@ -166,16 +169,18 @@ def _back_to_tosubmit(context: EngineContext, jobs: Sequence[ArcJob], reason: st
                                fields={**CLEARED_SUBMISSION_FIELDS, "Error": reason[:1024]})
 
 
-def _submit_group(context: EngineContext, cluster: str, proxyid: int, jobs: list[ArcJob]) -> None:
+def _submit_group(context: EngineContext, cluster: str, proxyid: int, jobs: list[ArcJob]) -> int:
+    """Submit one owner's jobs; returns how many moved on (not back to tosubmit)."""
     store = context.store
     try:
         rest = context.ce.client(cluster, proxyid)
         delegation_id = context.ce.delegation(cluster, proxyid)
     except ProxyUnavailableError as exc:
-        log.warning("%s: cannot submit %d job(s) of proxy %s: %s", cluster, len(jobs), proxyid, exc)
+        if due_warning((cluster, proxyid)):
+            log.warning("%s: cannot submit jobs of proxy %s: %s", cluster, proxyid, exc)
         context.metrics.error(cluster, exc)
         _back_to_tosubmit(context, jobs, str(exc))
-        return
+        return 0
     except ActError as exc:
         log.warning("%s: cannot submit now: %s", cluster, exc)
         context.metrics.error(cluster, exc)
@@ -201,7 +206,7 @@ def _submit_group(context: EngineContext, cluster: str, proxyid: int, jobs: list
         store.record_submissions(refused)
         context.metrics.moved("submit", cluster, "cancelled", len(refused))
     if not ready:
-        return
+        return len(refused)
 
     document = xrsl.unparse([item.prepared.description for item in ready])
     try:
@@ -223,7 +228,7 @@ def _submit_group(context: EngineContext, cluster: str, proxyid: int, jobs: list
     if len(created) != len(ready):
         log.error("%s: %d results for %d jobs; reconciling them", cluster, len(created), len(ready))
         store.release([item.job.id for item in ready], context.owner)
-        return
+        return len(refused)
 
     accepted: list[tuple[Prepared, str]] = []
     records: list[SubmissionRecord] = []
@@ -252,6 +257,7 @@ def _submit_group(context: EngineContext, cluster: str, proxyid: int, jobs: list
     finish_submissions(context, cluster, [item.job for item, _ in accepted], failures)
     if rejected:  # the jobs are tosubmit again: do not offer them to this CE at once
         raise CEUnreachableError(f"{cluster} refused {len(rejected)} job(s): {rejected[0][1]}")
+    return len(refused) + len(accepted)
 
 
 def finish_submissions(context: EngineContext, cluster: str, jobs: Sequence[ArcJob], failures: dict[int, str]) -> None:
