@@ -136,7 +136,7 @@ def test_ce_down_for_thirty_seconds_mid_flight_all_jobs_still_finish(
         assert started.returncode == 0, started.stderr[-2000:]
     ids = first + second
     stack.wait_for(ids, {"done"}, timeout=300)
-    assert "cannot" in stack.log("engine") or "refused" in stack.log("engine") or "Connection" in stack.log("engine")
+    assert "connection refused" in stack.log("engine")  # it did meet the outage
     assert_one_ce_job_each(stack, arc_rest, ids, marker)
     assert_outputs(stack, ids)
     stack.clean(ids)

@@ -136,11 +136,10 @@ def per_owner(context: EngineContext, cluster: str, jobs: Sequence[ArcJob],
                 log.warning("%s: jobs of proxy %s wait: %s", cluster, proxyid, exc)
             context.metrics.error(cluster, exc)
             context.store.release([job.id for job in group], context.owner)
-        except ActError as exc:
-            log.warning("%s: %s", cluster, exc)
+        except ActError as exc:  # logged once, by the runner
             context.metrics.error(cluster, exc)
             context.ce.forget(cluster, proxyid)
             context.store.release([job.id for job in group], context.owner)
             unreachable = exc
     if unreachable is not None:
-        raise CEUnreachableError(f"{cluster}: {unreachable}") from unreachable
+        raise CEUnreachableError(str(unreachable)) from unreachable

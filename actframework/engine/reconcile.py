@@ -75,7 +75,7 @@ def reconcile_cycle(context: EngineContext, cluster: str) -> int:
             context.metrics.error(cluster, exc)
             context.ce.forget(cluster, proxyid)
             context.store.release([job.id for job in group], context.owner)
-            raise CEUnreachableError(f"{cluster}: reconciliation failed: {exc}") from exc
+            raise CEUnreachableError(f"reconciliation failed: {exc}") from exc
     return len(jobs)
 
 

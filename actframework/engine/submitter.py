@@ -181,8 +181,7 @@ def _submit_group(context: EngineContext, cluster: str, proxyid: int, jobs: list
         context.metrics.error(cluster, exc)
         _back_to_tosubmit(context, jobs, str(exc))
         return 0
-    except ActError as exc:
-        log.warning("%s: cannot submit now: %s", cluster, exc)
+    except ActError as exc:  # logged by the runner
         context.metrics.error(cluster, exc)
         context.ce.forget(cluster, proxyid)
         _back_to_tosubmit(context, jobs, str(exc))
@@ -224,7 +223,7 @@ def _submit_group(context: EngineContext, cluster: str, proxyid: int, jobs: list
         log.warning("%s: the CE refused the bulk submission: %s", cluster, exc)
         context.metrics.error(cluster, exc)
         _back_to_tosubmit(context, [item.job for item in ready], str(exc))
-        raise CEUnreachableError(f"{cluster} refused the submission: {exc}") from exc
+        raise CEUnreachableError(f"the CE refused the submission: {exc}") from exc
     if len(created) != len(ready):
         log.error("%s: %d results for %d jobs; reconciling them", cluster, len(created), len(ready))
         store.release([item.job.id for item in ready], context.owner)
@@ -256,7 +255,7 @@ def _submit_group(context: EngineContext, cluster: str, proxyid: int, jobs: list
     failures = stage_all(context, rest, accepted)
     finish_submissions(context, cluster, [item.job for item, _ in accepted], failures)
     if rejected:  # the jobs are tosubmit again: do not offer them to this CE at once
-        raise CEUnreachableError(f"{cluster} refused {len(rejected)} job(s): {rejected[0][1]}")
+        raise CEUnreachableError(f"the CE refused {len(rejected)} job(s): {rejected[0][1]}")
     return len(refused) + len(accepted)
 
 
