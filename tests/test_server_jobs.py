@@ -136,7 +136,7 @@ def test_post_answers_each_element_and_stores_normalised_clusters(api: LiveServe
 
 
 def test_default_https_port_is_the_same_cluster(alice: User) -> None:
-    from actframework.server.clusters import normalise_cluster_url
+    from actframework.clusters import normalise_cluster_url
 
     assert normalise_cluster_url("https://ce.example.org/batch") == "https://ce.example.org:443/batch"
     assert normalise_cluster_url("https://ce.example.org:443/batch/") == "https://ce.example.org:443/batch"

@@ -16,7 +16,6 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Final
 
-from alembic import command
 from alembic.config import Config
 from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
@@ -62,6 +61,10 @@ def upgrade(url_or_engine: str | Engine, revision: str = "head") -> None:
     Runs in one transaction where the database supports transactional DDL
     (PostgreSQL, SQLite); MySQL/MariaDB commit each DDL statement.
     """
+    # alembic.command pulls in autogenerate and much else: only upgrades need it,
+    # not every process that merely checks the schema.
+    from alembic import command
+
     engine = make_engine(url_or_engine) if isinstance(url_or_engine, str) else url_or_engine
     config = _config()
     try:

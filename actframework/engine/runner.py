@@ -44,7 +44,7 @@ from actframework.engine.status import status_cycle
 from actframework.engine.submitter import submit_cycle
 from actframework.errors import ActError, CEUnreachableError
 from actframework.plugins import StorageManager
-from actframework.server.clusters import normalise_cluster_url
+from actframework.clusters import normalise_cluster_url
 
 log = logging.getLogger(__name__)
 
@@ -133,10 +133,11 @@ class Engine:
         """The clusters to serve: configured ones and those jobs are on."""
         configured = set()
         for url in self.context.config.clusters:
-            try:
-                configured.add(normalise_cluster_url(url))
-            except ValueError as exc:
-                log.warning("ignoring configured cluster %r: %s", url, exc)
+            normalised = normalise_cluster_url(url)
+            if normalised is None:
+                log.warning("ignoring configured cluster %r: not an https://host[:port]/queue URL", url)
+            else:
+                configured.add(normalised)
         return configured | self.context.store.clusters_in_use()
 
     def _watch_clusters(self) -> None:

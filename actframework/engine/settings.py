@@ -117,7 +117,7 @@ class EngineSettings:
     def from_section(cls, section: ConfigSection) -> EngineSettings:
         """Read the ``engine:`` mapping (every key optional)."""
         from actframework.config import normalise_listen
-        from actframework.server.clusters import normalise_cluster_url
+        from actframework.clusters import normalise_cluster_url
 
         timeouts_section = section.section("timeouts")
         timeouts = Timeouts(**{
@@ -137,10 +137,9 @@ class EngineSettings:
         for key in sites_section.keys():
             site = sites_section.section(key)
             endpoint = site.string("endpoint", required=True)
-            try:
-                normalised = normalise_cluster_url(endpoint)
-            except ValueError as exc:
-                raise ConfigError(f"{site.where}: endpoint: {exc}") from None
+            normalised = normalise_cluster_url(endpoint)
+            if normalised is None:
+                raise ConfigError(f"{site.where}: endpoint {endpoint!r} is not an https://host[:port]/queue URL")
             status = site.choice("status", ("online", "offline"), default="online")
             fraction = site.number("queue_fraction", default=-1.0, minimum=-1.0)
             sites.append(Site(

@@ -35,7 +35,7 @@ from actframework.db.schema import CLUSTERLIST_MAX_LENGTH, JOBNAME_MAX_LENGTH
 from actframework.errors import XRSLError
 from actframework.hookspecs import InputFile
 from actframework.server.app import Caller, current_caller, get_config, get_store
-from actframework.server.clusters import normalise_cluster_url, normalised_clusters
+from actframework.clusters import normalise_cluster_url, normalised_clusters
 from actframework.server.errors import APIError
 from actframework.server.files import UnsafePathError, is_safe_name, path_parts
 
