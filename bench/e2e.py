@@ -1,29 +1,35 @@
 """End to end: N trivial jobs through actframework against the CE's own floor.
 
-In one run, on a private A-REX on loopback (own state dir and port, as in
-``arc_client.py``), in rounds whose order alternates:
+Against the bench's own A-REX on loopback (``scripts/arc-ce/start`` with state
+dir ``/tmp/actframework-bench/arc-ce`` and port 18453, as ``arc_client.py``;
+started or reused), in one run, in rounds whose order alternates (the CE floor goes first):
 
-* **ours**: ``actd run`` (server and engine, SQLite, default engine
-  settings) in a fresh temporary setup; N jobs are sent the way ``act sub``
-  sends them (``POST /jobs``, ``PUT /jobs``) and ``GET /jobs`` is polled
-  every 0.5 s until all are ``done`` (outputs fetched). Timed from the first
-  POST to the poll that sees them all done.
-* **ce**: the same N descriptions straight to A-REX with one delegation and
-  one bulk POST, then ``action=info`` polled every 0.5 s until all are
-  FINISHED: the least any client can take on this CE. Timed from the POST.
+* **ours**: ``actd run`` (REST server and engine, SQLite, default engine
+  settings) set up by ``actd init`` in a temporary directory. N copies of a
+  trivial job are sent the way ``act sub`` sends them (``POST /jobs`` with the
+  cluster list, ``PUT /jobs`` with the descriptions) and ``GET /jobs`` is
+  polled every 0.5 s until all are ``done``, i.e. finished on the CE and
+  their outputs fetched. Timed from the first POST to the poll that sees
+  them all done. Every job's ``out.txt`` must then hold ``hello``.
+* **ce**: the same N descriptions straight to A-REX with ``ARCRest``: one
+  delegation (not timed), one bulk POST, then ``action=info`` polled every
+  0.5 s until all are FINISHED. Timed from the POST: the least any client
+  can take for these jobs on this CE.
 
-The engine's peak RSS is read from ``/proc/<pid>/status`` (``VmHWM``) of the
-engine child of ``actd run`` just before it is stopped.
+The engine's peak RSS is ``VmHWM`` in ``/proc/<pid>/status`` of the
+``actd engine`` child of ``actd run``, read just before it is stopped.
 
-Last line: ``RESULT ratio_to_ce=R engine_peak_rss_mb=M``: R is our median time
-divided by the CE's median time (goal: R <= 1.3), M the largest engine peak RSS
-in MiB.
+Last line: ``RESULT ratio_to_ce=R engine_peak_rss_mb=M``: R is our median
+time divided by the CE's median time, M the engine's peak RSS in MiB.
 """
 
 from __future__ import annotations
 
 import argparse
 import os
+import re
+import shlex
+import shutil
 import signal
 import socket
 import statistics
@@ -31,26 +37,47 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections import Counter
+from collections.abc import Iterable
 from pathlib import Path
+from typing import Any
 
 import requests
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-from arc_client import BenchError, log, run_checked, start_ce, stop_ce  # noqa: E402
-
-from actframework.arc import ARCRest  # noqa: E402
-from actframework.arc.submit import submit_jobs  # noqa: E402
-from actframework.config import ServerConfig  # noqa: E402
-from actframework.db import open_store  # noqa: E402
-from actframework.errors import ActError  # noqa: E402
-from actframework.server.auth import issue_token  # noqa: E402
-from actframework.x509 import load_proxy  # noqa: E402
+from actframework.arc import ARCRest
+from actframework.arc.submit import submit_jobs
+from actframework.config import ServerConfig
+from actframework.db import open_store
+from actframework.errors import ActError
+from actframework.server.auth import issue_token
+from actframework.x509 import load_proxy
 
 REPO = Path(__file__).resolve().parent.parent
-CACHE = Path(os.environ.get("ACTF_BENCH_CACHE", "/tmp/actframework-bench"))
-ACTD = Path(sys.executable).with_name("actd")
 JOB = '&(executable="/bin/echo")(arguments="hello")(stdout="out.txt")(jobname="bench")'
 POLL_S = 0.5
+JOB_TIMEOUT_S = 600.0
+SETTLE_S = 5.0
+"""Seconds the CE gets to calm down after a measurement's cleaning."""
+RESTING_BAD = frozenset({"donefailed", "failed", "cancelled", "lost"})
+CLEANABLE = RESTING_BAD | {"done"}
+"""The states DELETE /jobs removes."""
+CE_BAD = frozenset({"FAILED", "KILLED", "WIPED"})
+
+
+class BenchError(Exception):
+    """A measurement or the setup failed; the message says why."""
+
+
+def log(message: str) -> None:
+    print(f"[{time.strftime('%H:%M:%S')}] {message}", file=sys.stderr, flush=True)
+
+
+def actd_command() -> list[str]:
+    script = Path(sys.executable).with_name("actd")
+    if script.exists():
+        return [str(script)]
+    found = shutil.which("actd")
+    return [found] if found else [sys.executable, "-m", "actframework.actd"]
 
 
 def free_port() -> int:
@@ -59,176 +86,419 @@ def free_port() -> int:
         return int(sock.getsockname()[1])
 
 
-def peak_rss_mb(pid: int) -> float:
-    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-        if line.startswith("VmHWM:"):
-            return int(line.split()[1]) / 1024
-    raise BenchError(f"no VmHWM for process {pid}")
+class Timeline:
+    """When each state was first and last seen during one measurement."""
+
+    def __init__(self) -> None:
+        self.first: dict[str, float] = {}
+        self.last: dict[str, float] = {}
+
+    def see(self, elapsed: float, states: Iterable[str]) -> None:
+        for state in set(states):
+            self.first.setdefault(state, elapsed)
+            self.last[state] = elapsed
+
+    def render(self) -> str:
+        order = sorted(self.first, key=lambda s: (self.first[s], self.last[s]))
+        return ", ".join(f"{s} {self.first[s]:.1f}-{self.last[s]:.1f}" for s in order)
 
 
-def engine_child(parent: int) -> int:
-    """The pid of the ``actd engine`` child of ``actd run``."""
-    for entry in Path("/proc").iterdir():
-        if not entry.name.isdigit():
-            continue
-        try:
-            stat = (entry / "stat").read_text()
-            cmdline = (entry / "cmdline").read_bytes().split(b"\0")
-        except OSError:
-            continue
-        ppid = int(stat.rsplit(")", 1)[1].split()[1])
-        if ppid == parent and b"engine" in cmdline:
-            return int(entry.name)
-    raise BenchError("actd run has no engine child")
+# ---------------------------------------------------------------- the CE
 
 
-def ours(exports: dict[str, str], jobs: int, work: Path) -> tuple[float, float]:
-    """Our time for ``jobs`` jobs, and the engine's peak RSS in MiB."""
-    port = free_port()
-    config_path = work / "actd.yaml"
-    cluster = f"https://localhost:{exports['ARC_CE_PORT']}/fork"
-    run_checked([str(ACTD), "init", "--config", str(config_path), "--data-dir", str(work / "data"),
-                 "--listen", f"127.0.0.1:{port}", "--cluster", cluster,
-                 "--ca-dir", exports["X509_CERT_DIR"]], "actd init", timeout=120)
-    config = ServerConfig.load(config_path)
-    store = open_store(config.database_url)
-    proxy = load_proxy(exports["X509_USER_PROXY"])
-    expiry = proxy.not_after.replace(tzinfo=None)
-    token = issue_token(config.jwt_secret, store.store_proxy(proxy.dn, "", proxy.to_pem(), expiry), expiry)
-    store.close()
-    env = {k: v for k, v in os.environ.items() if not k.startswith("ACTD_")}
-    with (work / "actd.log").open("wb") as actd_log:
-        process = subprocess.Popen([str(ACTD), "run", "--config", str(config_path)],
-                                   stdout=actd_log, stderr=subprocess.STDOUT, env=env)
-    session = requests.Session()
-    session.trust_env = False
-    session.headers["Authorization"] = f"Bearer {token}"
-    url = f"http://127.0.0.1:{port}"
+def start_ce(ce_dir: str | None, ce_port: int | None) -> dict[str, str]:
+    """Start (or reuse) the bench's CE; its ``export`` lines as a dict. The
+    bench has its own CE (own state dir and port) so that test sessions on
+    the shared test CE neither disturb its timings nor lose their jobs."""
+    log("scripts/arc-ce/start ...")
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("ARC_CE_", "X509_"))}
+    if ce_port is not None:
+        env["ARC_CE_PORT"] = str(ce_port)
+    done = subprocess.run([str(REPO / "scripts" / "arc-ce" / "start"), *([ce_dir] if ce_dir else [])],
+                          check=False, capture_output=True, text=True, timeout=900, env=env)
+    if done.returncode != 0:
+        raise BenchError(f"scripts/arc-ce/start failed (exit {done.returncode}):\n{done.stderr.strip()[-2000:]}")
+    exports: dict[str, str] = {}
+    for line in done.stdout.splitlines():
+        if line.startswith("export "):
+            name, _, value = line[len("export "):].partition("=")
+            exports[name] = shlex.split(value)[0] if value else ""
+    for name in ("ARC_CE_URL", "ARC_CE_PORT", "ARC_CE_DIR", "ARC_CE_STARTED", "X509_USER_PROXY", "X509_CERT_DIR"):
+        if not exports.get(name):
+            raise BenchError(f"scripts/arc-ce/start printed no {name}")
+    return exports
+
+
+def stop_ce(ce_dir: str) -> None:
+    log("scripts/arc-ce/stop ...")
+    done = subprocess.run([str(REPO / "scripts" / "arc-ce" / "stop"), ce_dir], check=False,
+                          capture_output=True, text=True, timeout=180)
+    if done.returncode != 0:
+        log(f"scripts/arc-ce/stop failed (exit {done.returncode}): {done.stderr.strip()}")
+
+
+def ce_floor(exports: dict[str, str], jobs: int) -> tuple[float, Timeline]:
+    """The CE's own time for the jobs: one bulk POST, polled until all FINISHED."""
+    rest = ARCRest.connect(exports["ARC_CE_URL"], proxy=exports["X509_USER_PROXY"],
+                           ca_dir=exports["X509_CERT_DIR"])
+    delegation: str | None = None
+    ids: list[str] = []
+    timeline = Timeline()
     try:
-        deadline = time.monotonic() + 30
-        while True:
-            try:
-                if session.get(f"{url}/info", timeout=2).status_code == 200:
-                    break
-            except requests.ConnectionError:
-                pass
-            if time.monotonic() > deadline or process.poll() is not None:
-                raise BenchError(f"actd run did not start:\n{(work / 'actd.log').read_text()[-2000:]}")
-            time.sleep(0.1)
-        time.sleep(2)  # let the engine settle after its start
+        delegation = rest.create_delegation(exports["X509_USER_PROXY"])
         started = time.monotonic()
-        created = session.post(f"{url}/jobs", json=[{"clusterlist": [cluster]}] * jobs).json()
-        ids = [item["id"] for item in created]
-        confirmed = session.put(f"{url}/jobs", json=[{"id": i, "desc": JOB} for i in ids]).json()
-        if any("msg" in item for item in confirmed):
-            raise BenchError(f"submission refused: {confirmed[:3]}")
-        query = {"id": ",".join(map(str, ids)), "client": "id", "arc": "arcstate,IDFromEndpoint"}
+        batch = submit_jobs(rest, [JOB] * jobs, queue="fork", delegation_id=delegation)
+        ids = [r.value.id for r in batch.results if r.ok and r.value is not None]
+        refused = [r.error for r in batch.results if not r.ok]
+        if refused:
+            raise BenchError(f"the CE refused {len(refused)} job(s): {refused[0]}")
         while True:
-            rows = session.get(f"{url}/jobs", params=query).json()
-            if all(row.get("a_arcstate") == "done" for row in rows):
-                break
-            bad = [row for row in rows if row.get("a_arcstate") in ("failed", "cancelled", "donefailed", "lost")]
+            states = [r.value.state or "?" if r.ok and r.value is not None else "error"
+                      for r in rest.get_jobs_info(ids)]
+            elapsed = time.monotonic() - started
+            timeline.see(elapsed, states)
+            if all(state == "FINISHED" for state in states):
+                return elapsed, timeline
+            bad = [state for state in states if state in CE_BAD]
             if bad:
-                raise BenchError(f"{len(bad)} job(s) ended {bad[0]['a_arcstate']}")
-            if time.monotonic() - started > 600:
-                raise BenchError("our jobs did not finish in 10 minutes")
+                raise BenchError(f"{len(bad)} job(s) ended {bad[0]} on the CE")
+            if elapsed > JOB_TIMEOUT_S:
+                raise BenchError(f"the CE did not finish the jobs in {JOB_TIMEOUT_S:.0f} s: {Counter(states)}")
             time.sleep(POLL_S)
-        elapsed = time.monotonic() - started
-        for row in rows:
-            out = config.results_dir / row["a_IDFromEndpoint"] / "out.txt"
-            if out.read_text() != "hello\n":
-                raise BenchError(f"job {row['c_id']}: wrong output {out.read_text()!r}")
-        rss = peak_rss_mb(engine_child(process.pid))
-        session.delete(f"{url}/jobs", params={"id": query["id"]})
-        deadline = time.monotonic() + 60  # let the engine clean the CE before the next round
-        while time.monotonic() < deadline and session.get(f"{url}/jobs", params=query).json():
-            time.sleep(0.5)
-        time.sleep(3)
-        return elapsed, rss
     finally:
-        session.close()
-        process.send_signal(signal.SIGTERM)
+        with no_interrupts():
+            clean_ce_jobs(rest, ids, delegation)
+            rest.close()
+
+
+def clean_ce_jobs(rest: ARCRest, ids: list[str], delegation: str | None, timeout: float = 60.0,
+                  what: str = "the CE floor measurement") -> None:
+    """Kill (unless ended) and clean the bench's own CE jobs, wait until they
+    are gone, then delete the delegation. Best effort: problems are logged."""
+    try:
+        deadline = time.monotonic() + timeout
+        cleaned_at = -1e9
+        remaining = list(ids)
+        while remaining and time.monotonic() < deadline:
+            results = rest.get_jobs_status(remaining)
+            remaining = [r.job_id for r in results if r.ok]
+            if remaining and time.monotonic() - cleaned_at > 10:
+                running = [r.job_id for r in results if r.ok and r.value not in ("FINISHED", *CE_BAD)]
+                if running:
+                    rest.kill_jobs(running)
+                rest.clean_jobs(remaining)
+                cleaned_at = time.monotonic()
+            if remaining:
+                time.sleep(0.5)
+        if remaining:
+            log(f"warning: {len(remaining)} CE job(s) of {what} are still listed")
+        if delegation:
+            rest.delete_delegation(delegation)
+    except ActError as exc:
+        log(f"warning: cleaning up {what} on the CE: {exc}")
+
+
+# ---------------------------------------------------------------- our stack
+
+
+class Stack:
+    """``actd init`` + ``actd run`` in a temporary directory, and a user of it."""
+
+    def __init__(self, exports: dict[str, str], work: Path) -> None:
+        self.work = work
+        self.port = free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        self.cluster = f"https://localhost:{exports['ARC_CE_PORT']}/fork"
+        self.config_path = work / "actd.yaml"
+        self.log_path = work / "actd.log"
+        self.process: subprocess.Popen[bytes] | None = None
+        self.session = requests.Session()
+        self.session.trust_env = False
+        self.exports = exports
+        self.config: ServerConfig | None = None
+        self.submitted: list[int] = []
+        """Ids of the measurement under way, for cleaning after an interruption."""
+
+    def start(self) -> None:
+        env = {k: v for k, v in os.environ.items() if not k.startswith("ACTD_")}
+        init = subprocess.run(
+            [*actd_command(), "init", "--config", str(self.config_path), "--data-dir", str(self.work / "data"),
+             "--listen", f"127.0.0.1:{self.port}", "--cluster", self.cluster,
+             "--ca-dir", self.exports["X509_CERT_DIR"]],
+            check=False, capture_output=True, text=True, env=env, timeout=120)
+        if init.returncode != 0:
+            raise BenchError(f"actd init failed (exit {init.returncode}):\n{(init.stderr or init.stdout).strip()}")
+        self.config = ServerConfig.load(self.config_path)
+        # The user's token, made as the tests make it (the `act` CLI is not built yet).
+        proxy = load_proxy(self.exports["X509_USER_PROXY"])
+        expiry = proxy.not_after.replace(tzinfo=None)
+        store = open_store(self.config.database_url)
+        try:
+            proxyid = store.store_proxy(proxy.dn, "", proxy.to_pem(), expiry)
+        finally:
+            store.close()
+        self.session.headers["Authorization"] = f"Bearer {issue_token(self.config.jwt_secret, proxyid, expiry)}"
+        with self.log_path.open("ab") as out:
+            # A session of its own: a Ctrl-C on the terminal reaches only the
+            # bench, which then stops actd run itself.
+            self.process = subprocess.Popen([*actd_command(), "run", "--config", str(self.config_path)],
+                                            stdout=out, stderr=subprocess.STDOUT, env=env,
+                                            start_new_session=True)
+        log(f"actd run (pid {self.process.pid}) on {self.url}, log {self.log_path}")
+        deadline = time.monotonic() + 60
+        while True:
+            if self.process.poll() is not None:
+                raise BenchError(f"actd run exited with status {self.process.returncode}:\n{self.log_tail()}")
+            if time.monotonic() > deadline:
+                raise BenchError(f"actd run did not come up in 60 s:\n{self.log_tail()}")
+            if self._serving() and re.search(r"engine \S+ started", self.log_path.read_text(errors="replace")):
+                break
+            time.sleep(0.1)
+
+    def _serving(self) -> bool:
+        try:
+            return self.session.get(f"{self.url}/info", timeout=2).status_code == 200
+        except requests.RequestException:
+            return False
+
+    def log_tail(self, chars: int = 3000) -> str:
+        return self.log_path.read_text(errors="replace")[-chars:] if self.log_path.exists() else ""
+
+    def engine_pid(self) -> int:
+        """The ``actd engine`` child of ``actd run``, found by its command line."""
+        assert self.process is not None
+        for entry in Path("/proc").iterdir():
+            if not entry.name.isdigit():
+                continue
+            try:
+                stat = (entry / "stat").read_text()
+                args = (entry / "cmdline").read_bytes().rstrip(b"\0").split(b"\0")
+            except OSError:
+                continue
+            ppid = int(stat.rsplit(")", 1)[1].split()[1])
+            if ppid == self.process.pid and b"actframework.actd" in args and b"engine" in args:
+                return int(entry.name)
+        raise BenchError("actd run has no engine child")
+
+    def engine_peak_rss_mib(self) -> float:
+        pid = self.engine_pid()
+        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) / 1024
+        raise BenchError(f"no VmHWM in /proc/{pid}/status")
+
+    # ------------------------------------------------------------ jobs
+
+    def get_jobs(self, ids: list[int], arc: str) -> list[dict[str, Any]]:
+        response = self.session.get(f"{self.url}/jobs", timeout=60, params={
+            "id": ",".join(map(str, ids)), "client": "id", "arc": arc})
+        response.raise_for_status()
+        return list(response.json())
+
+    def measure(self, jobs: int) -> tuple[float, Timeline, list[int]]:
+        """Submit as ``act sub`` does and wait until all are done."""
+        timeline = Timeline()
+        ids: list[int] = []
+        self.submitted = ids
+        started = time.monotonic()
+        response = self.session.post(f"{self.url}/jobs", json=[{"clusterlist": [self.cluster]}] * jobs, timeout=60)
+        response.raise_for_status()
+        ids.extend(int(item["id"]) for item in response.json())
+        response = self.session.put(f"{self.url}/jobs", json=[{"id": i, "desc": JOB} for i in ids], timeout=60)
+        response.raise_for_status()
+        refused = [item for item in response.json() if "msg" in item]
+        if refused:
+            raise BenchError(f"actd refused {len(refused)} description(s): {refused[0]['msg']}")
+        submitted = time.monotonic() - started
+        while True:
+            rows = self.get_jobs(ids, "arcstate")
+            elapsed = time.monotonic() - started
+            states = [str(row.get("a_arcstate") or "(none yet)") for row in rows]
+            timeline.see(elapsed, states)
+            if len(rows) == len(ids) and all(state == "done" for state in states):
+                break
+            bad = [state for state in states if state in RESTING_BAD]
+            if bad:
+                raise BenchError(f"{len(bad)} job(s) ended {bad[0]}:\n{self.log_tail()}")
+            if elapsed > JOB_TIMEOUT_S:
+                raise BenchError(f"our jobs were not done after {JOB_TIMEOUT_S:.0f} s: {Counter(states)}")
+            time.sleep(POLL_S)
+        log(f"ours: POST+PUT took {submitted:.2f} s")
+        return elapsed, timeline, ids
+
+    def check_outputs(self, ids: list[int]) -> None:
+        assert self.config is not None
+        for row in self.get_jobs(ids, "IDFromEndpoint"):
+            ce_id = row.get("a_IDFromEndpoint")
+            if not ce_id:
+                raise BenchError(f"job {row['c_id']} has no IDFromEndpoint")
+            out = self.config.results_dir / str(ce_id) / "out.txt"
+            try:
+                text = out.read_text()
+            except OSError as exc:
+                raise BenchError(f"job {row['c_id']}: {exc}") from None
+            if "hello" not in text:
+                raise BenchError(f"job {row['c_id']}: {out} holds {text!r}, not hello")
+
+    def clean(self, ids: list[int], timeout: float = 90.0) -> None:
+        """Remove our jobs as a user would (a kill first for any not yet at
+        rest, then DELETE /jobs) and wait until the engine has removed their
+        CE jobs; what is left on the CE then is cleaned directly. Best effort:
+        problems are logged."""
+        if not ids:
+            return
+        ce_ids: list[str] = []
+        alive = self.process is not None and self.process.poll() is None
+        try:
+            if alive:
+                rows = self.get_jobs(ids, "arcstate,IDFromEndpoint")
+                ce_ids = [str(row["a_IDFromEndpoint"]) for row in rows if row.get("a_IDFromEndpoint")]
+                busy = [int(row["c_id"]) for row in rows if row.get("a_arcstate") not in CLEANABLE]
+                if busy:
+                    log(f"cancelling {len(busy)} unfinished job(s) of ours ...")
+                    self.session.patch(f"{self.url}/jobs", timeout=60, params={
+                        "action": "cancel", "id": ",".join(map(str, busy))}).raise_for_status()
+                    deadline = time.monotonic() + 30
+                    while time.monotonic() < deadline and any(
+                            row.get("a_arcstate") not in CLEANABLE for row in self.get_jobs(busy, "arcstate")):
+                        time.sleep(0.5)
+                self.session.delete(f"{self.url}/jobs", timeout=60, params={
+                    "id": ",".join(map(str, ids))}).raise_for_status()
+        except requests.RequestException as exc:
+            log(f"warning: cleaning our jobs through actd: {exc}")
+        if not ce_ids:
+            return
+        try:
+            with ARCRest.connect(self.exports["ARC_CE_URL"], proxy=self.exports["X509_USER_PROXY"],
+                                 ca_dir=self.exports["X509_CERT_DIR"]) as rest:
+                deadline = time.monotonic() + (timeout if alive else 0)
+                while (left := [r.job_id for r in rest.get_jobs_status(ce_ids) if r.ok]) \
+                        and time.monotonic() < deadline:
+                    time.sleep(0.5)
+                if left:
+                    log(f"{len(left)} CE job(s) of ours are still on the CE; cleaning them directly")
+                    clean_ce_jobs(rest, left, None, what="our jobs")
+        except ActError as exc:
+            log(f"warning: checking that the CE dropped our jobs: {exc}")
+
+    def stop(self) -> None:
+        process, self.process = self.process, None
+        self.session.close()
+        if process is None or process.poll() is not None:
+            return
+        log(f"stopping actd run (pid {process.pid}) ...")
+        process.terminate()
         try:
             process.wait(90)
         except subprocess.TimeoutExpired:
-            process.kill()
+            log("actd run did not stop in 90 s; killing its process group")
+            os.killpg(process.pid, signal.SIGKILL)  # its own session: pgid == pid
+            process.wait(30)
 
 
-def ce_floor(exports: dict[str, str], jobs: int) -> float:
-    """The CE's own time for the same jobs: one bulk POST, polled until FINISHED."""
-    rest = ARCRest.connect(exports["ARC_CE_URL"], proxy=exports["X509_USER_PROXY"], ca_dir=exports["X509_CERT_DIR"])
-    delegation = None
-    ids: list[str] = []
-    try:
-        started = time.monotonic()
-        delegation = rest.create_delegation(exports["X509_USER_PROXY"])
-        batch = submit_jobs(rest, [JOB] * jobs, queue="fork", delegation_id=delegation)
-        ids = [result.job_id for result in batch.results if result.ok]
-        if len(ids) != jobs:
-            raise BenchError(f"the CE refused {jobs - len(ids)} job(s)")
-        while True:
-            states = [r.value.state if r.ok and r.value else None for r in rest.get_jobs_info(ids)]
-            if all(state == "FINISHED" for state in states):
-                break
-            if any(state in ("FAILED", "KILLED", "WIPED") for state in states):
-                raise BenchError("a job failed on the CE")
-            if time.monotonic() - started > 600:
-                raise BenchError("the CE did not finish the jobs in 10 minutes")
-            time.sleep(POLL_S)
-        return time.monotonic() - started
-    finally:
-        try:
-            if ids:
-                rest.clean_jobs(ids)
-            time.sleep(3)
-            if delegation:
-                rest.delete_delegation(delegation)
-        except ActError as exc:  # a leftover on the bench's own CE is harmless
-            log(f"cleaning up after the CE floor: {exc}")
-        rest.close()
+# ---------------------------------------------------------------- main
+
+
+class no_interrupts:
+    """Defer SIGINT/SIGTERM while cleaning up, so a second Ctrl-C cannot
+    leave processes or CE jobs behind; the deferred signal is re-raised after."""
+
+    def __init__(self, reraise: bool = True) -> None:
+        self.reraise = reraise
+
+    def __enter__(self) -> None:
+        self.pending: list[int] = []
+        self.saved = {sig: signal.getsignal(sig) for sig in (signal.SIGINT, signal.SIGTERM)}
+        for sig in self.saved:
+            signal.signal(sig, lambda signum, _frame: self.pending.append(signum))
+
+    def __exit__(self, *exc: object) -> None:
+        for sig, handler in self.saved.items():
+            signal.signal(sig, handler)
+        if self.pending and self.reraise and exc[0] is None:
+            raise KeyboardInterrupt
+
+
+def _terminate(_signum: int, _frame: object) -> None:
+    raise KeyboardInterrupt
+
+
+def median_line(name: str, times: list[float]) -> str:
+    each = ", ".join(f"{t:.1f}" for t in times)
+    return f"  {name:<28} median {statistics.median(times):6.1f} s   (rounds: {each})"
 
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--jobs", type=int, default=100)
-    parser.add_argument("--rounds", type=int, default=1)
-    parser.add_argument("--ce-dir", type=Path, default=Path(os.environ.get(
-        "ACTF_BENCH_ARC_CE_DIR", CACHE / "arc-ce")))
-    parser.add_argument("--ce-port", type=int, default=int(os.environ.get("ACTF_BENCH_ARC_CE_PORT", "18453")))
-    parser.add_argument("--keep", action="store_true", help="keep the temporary setups")
+    parser.add_argument("--jobs", type=int, default=100, help="jobs per measurement (default 100)")
+    parser.add_argument("--rounds", type=int, default=1, help="rounds; the medians are reported (default 1)")
+    parser.add_argument("--keep", action="store_true", help="leave the temporary directory")
+    parser.add_argument("--ce-dir", default=os.environ.get("ACTF_BENCH_ARC_CE_DIR", "/tmp/actframework-bench/arc-ce"),
+                        help="state dir of the bench's own CE (default %(default)s)")
+    parser.add_argument("--ce-port", type=int, default=int(os.environ.get("ACTF_BENCH_ARC_CE_PORT", "18453")),
+                        help="port of the bench's own CE (default %(default)s)")
     args = parser.parse_args()
-    exports = start_ce(args.ce_dir, args.ce_port)
-    exports.setdefault("ARC_CE_PORT", str(args.ce_port))
-    started_ce = exports["ARC_CE_STARTED"] == "1"
+    if args.jobs < 1 or args.rounds < 1:
+        parser.error("--jobs and --rounds must be at least 1")
+    signal.signal(signal.SIGTERM, _terminate)
+
+    work = Path(tempfile.mkdtemp(prefix="actf-bench-e2e-"))
+    exports: dict[str, str] = {}
+    stack: Stack | None = None
     ours_times: list[float] = []
     ce_times: list[float] = []
-    rss: list[float] = []
+    rss = 0.0
+    status = 0
     try:
+        exports = start_ce(args.ce_dir, args.ce_port)
+        log(f"CE {exports['ARC_CE_URL']} ({'started' if exports['ARC_CE_STARTED'] == '1' else 'reused'})")
+        stack = Stack(exports, work)
+        stack.start()
         for round_ in range(args.rounds):
-            order = ("ours", "ce") if round_ % 2 == 0 else ("ce", "ours")
+            order = ("ce", "ours") if round_ % 2 == 0 else ("ours", "ce")
             for side in order:
                 if side == "ce":
-                    ce_times.append(ce_floor(exports, args.jobs))
-                    log(f"round {round_ + 1}: CE floor {ce_times[-1]:.1f} s")
+                    elapsed, timeline = ce_floor(exports, args.jobs)
+                    ce_times.append(elapsed)
                 else:
-                    work = Path(tempfile.mkdtemp(prefix="actf-e2e-"))
-                    elapsed, peak = ours(exports, args.jobs, work)
+                    elapsed, timeline, ids = stack.measure(args.jobs)
+                    stack.check_outputs(ids)
                     ours_times.append(elapsed)
-                    rss.append(peak)
-                    log(f"round {round_ + 1}: ours {elapsed:.1f} s, engine peak RSS {peak:.1f} MiB ({work})")
-                    if not args.keep:
-                        subprocess.run(["rm", "-rf", str(work)], check=False)
-    except BenchError as exc:
+                    with no_interrupts():
+                        stack.clean(ids)
+                        stack.submitted = []
+                log(f"round {round_ + 1}: {side} {elapsed:.1f} s; states (first-last seen, s): {timeline.render()}")
+                time.sleep(SETTLE_S)
+        rss = stack.engine_peak_rss_mib()
+    except KeyboardInterrupt:
+        log("interrupted")
+        status = 130
+    except (BenchError, ActError, requests.RequestException, OSError) as exc:
         print(f"FAILED: {exc}", flush=True)
-        return 1
+        status = 1
     finally:
-        if started_ce:
-            stop_ce(args.ce_dir)
+        with no_interrupts(reraise=False):
+            if stack is not None:
+                stack.clean(stack.submitted, timeout=60)
+                if status == 1 and stack.log_path.exists():
+                    log(f"end of {stack.log_path}:\n{stack.log_tail(2000)}")
+                stack.stop()
+            if exports.get("ARC_CE_STARTED") == "1":
+                stop_ce(exports["ARC_CE_DIR"])
+            if args.keep:
+                log(f"kept {work}")
+            else:
+                shutil.rmtree(work, ignore_errors=True)
+    if status:
+        return status
+
     ours_median = statistics.median(ours_times)
     ce_median = statistics.median(ce_times)
-    print(f"{args.jobs} trivial jobs, {args.rounds} round(s), medians: "
-          f"ours (act sub to done) {ours_median:.1f} s, CE floor (POST to FINISHED) {ce_median:.1f} s")
-    print(f"RESULT ratio_to_ce={ours_median / ce_median:.2f} engine_peak_rss_mb={max(rss):.1f}")
+    print(f"{args.jobs} trivial jobs (/bin/echo hello), {args.rounds} round(s), CE {exports['ARC_CE_URL']}:")
+    print(median_line("ours (POST /jobs to done)", ours_times))
+    print(median_line("CE floor (POST to FINISHED)", ce_times))
+    print(f"  ratio ours / CE: {ours_median / ce_median:.2f}   engine peak RSS: {rss:.1f} MiB")
+    print(f"RESULT ratio_to_ce={ours_median / ce_median:.2f} engine_peak_rss_mb={rss:.1f}")
     return 0
 
 

@@ -33,7 +33,10 @@ from actframework.db.states import CANCELLABLE, CLEANABLE, FETCHABLE, RESUBMITTA
 from actframework.errors import InvalidColumnError, StoreError
 
 _CLIENT_COLUMNS = tuple(column.name for column in clientjobs.columns)
-_ARC_COLUMNS = tuple(column.name for column in arcjobs.columns)
+#: Engine-internal columns users neither see nor select (``GET /info``,
+#: ``act stat --arc``): the submission token only matters to crash recovery.
+_HIDDEN_ARC_COLUMNS = frozenset({"submissiontoken"})
+_ARC_COLUMNS = tuple(column.name for column in arcjobs.columns if column.name not in _HIDDEN_ARC_COLUMNS)
 _JOINED = clientjobs.join(arcjobs, clientjobs.c.arcjobid == arcjobs.c.id)
 _OUTER = clientjobs.outerjoin(arcjobs, clientjobs.c.arcjobid == arcjobs.c.id)
 
