@@ -28,7 +28,7 @@ pytestmark = [pytest.mark.integration, pytest.mark.arex]
 
 INPUT = b"compat input\nsecond line\n"
 JOB = ('&(executable="/bin/cat")(arguments="in.txt")(inputfiles=("in.txt" ""))'
-       '(stdout="out.txt")(jobname="compat")\n')
+       '(stdout="out.txt")(gmlog="gmlog")(jobname="compat")\n')
 #: ``act stat``'s columns by default: ``--client id,jobname``, ``--arc JobID,State,arcstate``.
 STAT_COLUMNS = ["id", "jobname", "JobID", "State", "arcstate"]
 #: States a job passes through on its way to ``done``.
@@ -155,7 +155,8 @@ def test_act_sub_stat_get_runs_a_job_to_its_output_and_cleans_it_everywhere(
     assert out.splitlines() == [f"Results for job compat stored in {ce_id}"], out
     downloaded = cli.workdir / ce_id
     assert (downloaded / "out.txt").read_bytes() == INPUT
-    # the session (out.txt; A-REX keeps no inputs) and A-REX's diagnose files in gmlog/
+    # the session (out.txt; A-REX keeps no inputs) and A-REX's diagnose files in
+    # the gmlog/ the job asked for
     assert sorted(path.name for path in downloaded.iterdir()) == ["gmlog", "out.txt"]
     assert (downloaded / "gmlog" / "diag").is_file() and (downloaded / "gmlog" / "status").is_file()
     assert (downloaded / "gmlog" / "status").read_text().strip() == "FINISHED"

@@ -46,6 +46,7 @@ def test_twenty_jobs_with_inputs_reach_done_with_their_outputs_then_clean_remove
         assert jobs[job_id]["a_ExitCode"] == 0
         out = results_dir(stack, job_id) / "out.txt"
         assert out.read_text() == f"first {index}\nsecond {job_id}\n"
+        assert not (out.parent / "gmlog").exists()  # no diagnose files unless asked for, or failed
     assert ce_ids <= ce_job_ids(arc_rest)
 
     cleaned = stack.clean(ids)
@@ -89,6 +90,7 @@ def test_failed_job_is_fetched_to_donefailed_then_resubmitted_and_runs_again(
     assert stack.action("fetch", [job_id])
     stack.wait_for([job_id], {"donefailed"})
     assert (results_dir(stack, job_id) / "out.txt").read_text() == "failing\n"
+    assert (results_dir(stack, job_id) / "gmlog" / "status").is_file()  # diagnose files of a failed job
 
     assert stack.action("resubmit", [job_id])
     # It is submitted anew (a new CE job), runs and fails again the same way.

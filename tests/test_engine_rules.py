@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 
 from actframework.arc import DIAGNOSE_FILES, ARCJob
-from actframework.arc.downloads import downloads_for, fetch_for
+from actframework.arc.downloads import downloads_for, fetch_for, with_failure_diagnose
 from actframework.db.records import ArcJob, ClientJobRow
 from actframework.engine.handover import prepare
 from actframework.engine.settings import EngineSettings, Timeouts
@@ -148,9 +148,17 @@ def test_downloads_for_adds_the_gmlog_directory_for_diagnose_files() -> None:
     assert downloads_for("/log/") == "/;diagnose=log/"
 
 
-def test_slash_takes_the_whole_session_and_all_diagnose_files_into_gmlog() -> None:
+def test_slash_takes_the_whole_session_and_no_diagnose_files() -> None:
     fetch = fetch_for("ce1", Path("/r"), "/")
     assert fetch.pattern is None
+    assert tuple(fetch.diagnose or ()) == ()
+
+
+def test_a_failed_jobs_list_gets_all_diagnose_files_unless_it_names_some() -> None:
+    assert with_failure_diagnose("/") == "/;diagnose=gmlog/"
+    assert with_failure_diagnose(None) == "/;diagnose=gmlog/"
+    assert with_failure_diagnose("/;diagnose=log/") == "/;diagnose=log/"
+    fetch = fetch_for("ce1", Path("/r"), with_failure_diagnose("out.txt"))
     assert tuple(fetch.diagnose or ()) == tuple(DIAGNOSE_FILES) and fetch.diagnose_dir == "gmlog"
 
 

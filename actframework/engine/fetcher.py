@@ -1,9 +1,10 @@
 """The fetcher: outputs of ``finished`` (→ ``done``) and ``tofetch`` (→ ``donefailed``) jobs.
 
 The storage backend's "retrieve results" hook brings each job's outputs, as
-its download list (``downloadfiles``) selects them, including A-REX's
-diagnose files, to ``<data_dir>/results/<CE id>/``, where ``act get``
-finds them. Jobs are fetched in parallel; a job whose fetch fails stays in
+its download list (``downloadfiles``) selects them, to
+``<data_dir>/results/<CE id>/``, where ``act get`` finds them; A-REX's
+diagnose files come too where the job names a ``gmlog`` directory, and for
+failed jobs (into ``gmlog/`` if it names none). Jobs are fetched in parallel; a job whose fetch fails stays in
 its state and is tried again next cycle, until its timeout
 (``timeouts.finished`` / ``timeouts.tofetch``) makes it ``donefailed``.
 """
@@ -12,7 +13,9 @@ from __future__ import annotations
 
 import logging
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import replace
 
+from actframework.arc.downloads import with_failure_diagnose
 from actframework.db.records import ArcJob
 from actframework.engine.context import EngineContext, per_owner
 from actframework.errors import ActError
@@ -51,8 +54,11 @@ def fetch_cycle(context: EngineContext, cluster: str) -> int:
 
         def one(job: ArcJob) -> bool:
             destination = context.config.results_dir / (job.ce_id or "")
+            storage_job = context.storage_job(job)
+            if job.arcstate == "tofetch":  # a failed job: its diagnose files say why
+                storage_job = replace(storage_job, downloads=with_failure_diagnose(storage_job.downloads))
             try:
-                context.storage.retrieve_results(storage_context, context.storage_job(job), destination)
+                context.storage.retrieve_results(storage_context, storage_job, destination)
             except (ActError, OSError) as exc:
                 log.warning("job %s (%s): fetching outputs failed: %s", job.appjobid, job.ce_id, exc)
                 context.metrics.error(cluster, exc)

@@ -73,11 +73,16 @@ class _Worker:
 @dataclass
 class Engine:
     """One engine process. :meth:`start` launches the workers, :meth:`stop`
-    asks them to finish; :meth:`run_until_stopped` does both around a wait."""
+    asks them to finish; :meth:`run_until_stopped` does both around a wait.
+
+    Idle workers wait on ``news``: a step that made work for other workers
+    (the handover making ``tosubmit`` jobs) wakes them at once instead of
+    leaving them to their next poll."""
 
     context: EngineContext
     stopping: threading.Event = field(default_factory=threading.Event)
     workers: dict[str, _Worker] = field(default_factory=dict)
+    news: threading.Condition = field(default_factory=threading.Condition)
 
     @classmethod
     def create(cls, config: ServerConfig, store: JobStore, storage: StorageManager,
@@ -103,6 +108,7 @@ class Engine:
 
     def stop(self, timeout: float = 60.0) -> None:
         self.stopping.set()
+        self._announce()
         deadline = time.monotonic() + timeout
         for worker in list(self.workers.values()):
             worker.thread.join(max(0.0, deadline - time.monotonic()))
@@ -183,11 +189,19 @@ class Engine:
             if unreachable:
                 backoff = min(MAX_BACKOFF_S, max(1.0, backoff * 2))
                 self.stopping.wait(backoff)
-            elif worked:
-                backoff = 0.0
-            else:
-                backoff = 0.0
-                self.stopping.wait(poll)
+                continue
+            backoff = 0.0
+            if worked and role == "handover":
+                self._announce()
+            if not worked:
+                with self.news:
+                    if not self.stopping.is_set():
+                        self.news.wait(poll)
+
+    def _announce(self) -> None:
+        """Wake every idle worker: there may be work for them."""
+        with self.news:
+            self.news.notify_all()
 
 
 def _handover(context: EngineContext, _cluster: str) -> int:
