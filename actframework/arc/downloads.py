@@ -60,6 +60,8 @@ def fetch_for(ce_id: str, destination: Path, downloads: str | None) -> Fetch:
                 diagnose_names.extend(DIAGNOSE_FILES)
             else:
                 folder, _, name = target.rpartition("/")
+                if name not in DIAGNOSE_FILES:  # not a file A-REX has: skipped, as aCT does
+                    continue
                 diagnose_dir = diagnose_dir if diagnose_dir is not None else folder
                 diagnose_names.append(name)
             continue

@@ -120,12 +120,15 @@ class EngineOps(StoreCore):
         *,
         fields: Mapping[str, Any] | None = None,
         reset_created: bool = False,
+        restart_state_clock: bool = False,
     ) -> list[int]:
         """Move jobs that are in one of ``expected`` to ``arcstate`` (e.g.
         fetched ``finished`` → ``done``, ``tocancel`` → ``cancelling``,
         ``toresubmit`` → ``tosubmit`` with ``reset_created``), optionally
-        writing ``fields``. Clears the lease, sets ``tarcstate``. Returns the
-        ids changed, ascending."""
+        writing ``fields``. Clears the lease, sets ``tarcstate``;
+        ``restart_state_clock`` also sets ``tstate`` (the time-in-State clock
+        restarts, e.g. when a kill was accepted). Returns the ids changed,
+        ascending."""
         require_known({arcstate, *expected})
         values = arc_field_values(fields or {})
         allowed = frozenset(expected)
@@ -137,6 +140,8 @@ class EngineOps(StoreCore):
             changed["arcstate"] = arcstate
             if reset_created:
                 changed["created"] = now
+            if restart_state_clock:
+                changed["tstate"] = now
             return changed
 
         return self._decide_and_write([(arc_id, None) for arc_id in unique_ints(ids)], decide)
@@ -263,7 +268,10 @@ class EngineOps(StoreCore):
         def work(connection: Connection) -> dict[tuple[str, str], int]:
             query = select(arcjobs.c.cluster, arcjobs.c.arcstate, func.count()).group_by(
                 arcjobs.c.cluster, arcjobs.c.arcstate)
-            return {(cluster or "", state): int(count) for cluster, state, count in connection.execute(query)}
+            counts: dict[tuple[str, str], int] = defaultdict(int)
+            for cluster, state, count in connection.execute(query):  # NULL and '' are both "no cluster"
+                counts[(cluster or "", state)] += int(count)
+            return dict(counts)
 
         return self._read(work)
 

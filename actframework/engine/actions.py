@@ -62,7 +62,8 @@ def cancel_cycle(context: EngineContext, cluster: str) -> int:
         for job, result in zip(group, results, strict=True):
             if not result.ok:
                 log.info("job %s (%s): kill answered %s: cancelled", job.appjobid, job.ce_id, result.error)
-        store.set_arcstate(accepted, "cancelling", {"tocancel"})
+        # tstate restarts: timeouts.cancelling counts from the accepted kill.
+        store.set_arcstate(accepted, "cancelling", {"tocancel"}, restart_state_clock=True)
         store.set_arcstate([job.id for job in refused], "cancelled", {"tocancel"})
         context.metrics.moved("cancel", cluster, "cancelling", len(accepted))
         context.metrics.moved("cancel", cluster, "cancelled", len(refused))

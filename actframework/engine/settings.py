@@ -80,10 +80,13 @@ class EngineSettings:
     submit_batch: int = 100
     """Jobs per bulk submission (aCT: 100)."""
     status_batch: int = 10000
-    """Jobs per status cycle (sent to the CE in chunks under its body limit)."""
+    """Most jobs one status cycle checks (sent to the CE in chunks under its body limit)."""
     fetch_batch: int = 100
+    """Most jobs one cycle fetches outputs of (aCT: 100)."""
     clean_batch: int = 100
+    """Most jobs one cycle cleans (aCT: 100)."""
     cancel_batch: int = 1000
+    """Most jobs one cycle kills, resubmits or reruns."""
     transfer_workers: int = 10
     """Parallel uploads into, and downloads from, CE sessions."""
     ce_timeout: float = 60.0
@@ -189,6 +192,14 @@ engine:
   check_interval: 5
   # Jobs per bulk submission (aCT: 100).
   submit_batch: 100
+  # Most jobs one status cycle checks (sent to the CE in chunks it accepts).
+  status_batch: 10000
+  # Most jobs one cycle fetches outputs of (aCT: 100).
+  fetch_batch: 100
+  # Most jobs one cycle cleans (aCT: 100).
+  clean_batch: 100
+  # Most jobs one cycle kills, resubmits or reruns.
+  cancel_batch: 1000
   # Parallel file transfers into and out of CE sessions.
   transfer_workers: 10
   # Seconds a CE may take to answer one request.
