@@ -23,6 +23,7 @@ are wrapped where the caller needs to react to them, with the original kept as
     │   ├── JobNotFoundError
     │   └── SchemaError
     ├── TransportError
+    ├── ServerError
     ├── X509Error
     │   └── ProxyUnavailableError
     ├── XRSLError
@@ -135,6 +136,16 @@ class TransportError(ActError):
     (for requests that are safe to repeat) are used up. The caller may try
     again later; for a request that was not safe to repeat (creating jobs),
     the server may or may not have acted on it."""
+
+
+class ServerError(ActError):
+    """The aCT server answered a client request with an error. ``status`` is
+    the HTTP status, ``msg`` the server's message (what ``act`` prints)."""
+
+    def __init__(self, status: int, msg: str) -> None:
+        self.status = status
+        self.msg = msg
+        super().__init__(msg)
 
 
 class X509Error(ActError):

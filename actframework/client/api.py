@@ -1,0 +1,230 @@
+"""``ACTClient``: the aCT REST API from Python, as the ``act`` command uses it.
+
+One object per server, speaking through :class:`actframework.http.HTTPClient`
+(the same HTTP layer the engine and the storage backends use: TLS verified,
+no environment proxies, retries only where they are safe). Every method is
+one user-level operation; errors the server reports become
+:class:`~actframework.errors.ServerError` carrying the server's ``msg``,
+and a server that cannot be reached a :class:`~actframework.errors.TransportError`.
+
+::
+
+    from actframework.client.api import ACTClient
+
+    with ACTClient.from_config(ClientConfig.load()) as act:
+        ids = [job["id"] for job in act.create_jobs([["https://ce.example.org/batch"]])]
+        act.upload_input(ids[0], "in.txt", Path("in.txt"))
+        act.confirm_jobs([(ids[0], Path("job.xrsl").read_text())])
+        print(act.jobs(ids, arc=["arcstate"]))
+
+Job selections follow the server's filters: ``ids`` (a list of ints, or
+None for all of the user's jobs), ``name`` (substring) and ``state``.
+Long id lists go in batches of :data:`ID_BATCH`, as act-client sends them.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import secrets
+from collections.abc import Iterator, Sequence
+from pathlib import Path
+from typing import Any, Final
+from urllib.parse import quote
+
+from actframework import x509
+from actframework.config import ClientConfig
+from actframework.errors import ConfigError, ServerError, TransportError
+from actframework.http import HTTPClient
+
+#: Ids per request when a command names many jobs (act-client's batch size).
+ID_BATCH: Final = 100
+#: Bytes per read when streaming a download to disk.
+CHUNK: Final = 8 * 1024 * 1024
+
+_PEM_CERTIFICATE = re.compile(rb"-----BEGIN CERTIFICATE-----.+?-----END CERTIFICATE-----\s*", re.S)
+
+
+def _certificates_pem(pem: bytes) -> tuple[str, str]:
+    """(first certificate, the others joined): what ``/proxies`` takes."""
+    certificates = [block.strip().decode() for block in _PEM_CERTIFICATE.findall(pem)]
+    if not certificates:
+        raise ServerError(0, "the signed delegation holds no certificate")
+    return certificates[0], "\n".join(certificates[1:])
+
+
+def _answer(status: int, body: Any, expect: int = 200) -> Any:
+    """The body of an expected answer, else the server's ``msg`` as an error."""
+    if status != expect:
+        message = body.get("msg") if isinstance(body, dict) else None
+        raise ServerError(status, str(message or f"HTTP {status}"))
+    return body
+
+
+def _id_batches(ids: Sequence[int] | None) -> Iterator[str | None]:
+    if ids is None:
+        yield None
+        return
+    unique = sorted(set(int(i) for i in ids))
+    for start in range(0, len(unique), ID_BATCH):
+        yield ",".join(str(i) for i in unique[start:start + ID_BATCH])
+
+
+class ACTClient:
+    """A user's session with one aCT server."""
+
+    def __init__(self, url: str, *, token: str | None = None, ca_dir: str | os.PathLike[str] | None = None,
+                 ca_file: str | os.PathLike[str] | None = None,
+                 timeout: float | tuple[float, float] = (15.0, 300.0)) -> None:
+        self.url = url.rstrip("/")
+        self._options: dict[str, Any] = {"ca_dir": ca_dir, "ca_file": ca_file, "timeout": timeout}
+        self.http = HTTPClient(self.url, token=token, **self._options)
+
+    @classmethod
+    def from_config(cls, config: ClientConfig, *, server: str | None = None, need_token: bool = True) -> ACTClient:
+        """A client for the configured server with the stored token.
+
+        Without a token file (and ``need_token``) this fails with act-client's
+        advice: run ``act proxy``."""
+        url = server or config.require("server")
+        token: str | None = None
+        if need_token:
+            try:
+                token = config.token.read_text().strip()
+            except OSError:
+                raise ConfigError(f"Error reading token file {config.token}. Run act proxy.") from None
+        return cls(url, token=token)
+
+    def close(self) -> None:
+        self.http.close()
+
+    def __enter__(self) -> ACTClient:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    # ------------------------------------------------------------------ plumbing
+
+    def _call(self, method: str, path: str, expect: int = 200, **kwargs: Any) -> Any:
+        return _answer(*self.http.json_request(method, path, **kwargs), expect=expect)
+
+    # ------------------------------------------------------------------ server and proxies
+
+    def info(self) -> dict[str, Any]:
+        """The server's clusters and the column names ``stat`` may select."""
+        return self._call("GET", "info") or {}
+
+    def delegate(self, proxy_path: str | os.PathLike[str]) -> str:
+        """Delegate the proxy at ``proxy_path`` to the server (the two steps
+        of ``act proxy``); returns the new token, which this client uses from
+        now on. The proxy's key never leaves this machine: the server sends a
+        request that the proxy signs."""
+        proxy = x509.load_proxy(Path(proxy_path))
+        pem = proxy.to_pem()
+        cert, chain = _certificates_pem(pem)
+        with HTTPClient(self.url, **self._options) as anonymous:
+            started = _answer(*anonymous.json_request("POST", "proxies", json={"cert": cert, "chain": chain}))
+        signed = x509.sign_proxy_csr(str(started["csr"]).encode(), proxy)
+        new_cert, new_chain = _certificates_pem(signed)
+        with HTTPClient(self.url, token=str(started["token"]), **self._options) as pending:
+            body = _answer(*pending.json_request("PUT", "proxies", json={"cert": new_cert, "chain": new_chain}))
+        token = str(body["token"])
+        self.http.set_token(token)
+        return token
+
+    def delete_proxy(self) -> None:
+        """Make the server forget the user's proxy (and so its token)."""
+        self._call("DELETE", "proxies", expect=204)
+
+    # ------------------------------------------------------------------ submission
+
+    def create_jobs(self, clusterlists: Sequence[Sequence[str]]) -> list[dict[str, Any]]:
+        """Step 1 of submission: one ``{"id": n}`` or ``{"msg": why}`` per job."""
+        return list(self._call("POST", "jobs", json=[{"clusterlist": list(c)} for c in clusterlists]) or [])
+
+    def upload_input(self, job_id: int, name: str, source: Path | bytes) -> None:
+        """Step 2: one local input file of a created job, streamed."""
+        path = f"jobs/{int(job_id)}/data/{quote(name)}"
+        self._call("PUT", path, expect=204, data=source)
+
+    def confirm_jobs(self, jobs: Sequence[tuple[int, str]]) -> list[dict[str, Any]]:
+        """Step 3: the final descriptions; ``{"id", "name"}`` or ``{"msg"}`` per job."""
+        return list(self._call("PUT", "jobs", json=[{"id": int(i), "desc": d} for i, d in jobs]) or [])
+
+    # ------------------------------------------------------------------ jobs
+
+    def jobs(self, ids: Sequence[int] | None = None, *, name: str | None = None, state: str | None = None,
+             client: Sequence[str] = ("id", "jobname"), arc: Sequence[str] = ("JobID", "State", "arcstate"),
+             ) -> list[dict[str, Any]]:
+        """The user's jobs with the chosen columns (``c_``/``a_`` keys)."""
+        rows: list[dict[str, Any]] = []
+        for batch in _id_batches(ids):
+            params = {"id": batch, "name": name or None, "state": state or None,
+                      "client": ",".join(client), "arc": ",".join(arc)}
+            rows.extend(self._call("GET", "jobs", params=params) or [])
+        return rows
+
+    def _action(self, method: str, ids: Sequence[int] | None, name: str | None, state: str | None,
+                **extra: str) -> list[Any]:
+        answers: list[Any] = []
+        for batch in _id_batches(ids):
+            params = {"id": batch, "name": name or None, "state": state or None, **extra}
+            answers.extend(self._call(method, "jobs", params=params) or [])
+        return answers
+
+    def kill(self, ids: Sequence[int] | None = None, *, name: str | None = None,
+             state: str | None = None) -> list[dict[str, Any]]:
+        """Kill jobs; one ``{"c_id", "a_id", "a_arcstate"}`` per job killed."""
+        return self._action("PATCH", ids, name, state, action="cancel")
+
+    def fetch(self, ids: Sequence[int] | None = None, *, name: str | None = None) -> list[int]:
+        """Ask for the outputs of failed jobs; the ids that will be fetched."""
+        return self._action("PATCH", ids, name, None, action="fetch")
+
+    def resubmit(self, ids: Sequence[int] | None = None, *, name: str | None = None) -> list[int]:
+        """Resubmit failed jobs from scratch; the ids that will be."""
+        return self._action("PATCH", ids, name, None, action="resubmit")
+
+    def clean(self, ids: Sequence[int] | None = None, *, name: str | None = None,
+              state: str | None = None) -> list[int]:
+        """Remove finished jobs with their files; the ids cleaned."""
+        return self._action("DELETE", ids, name, state)
+
+    # ------------------------------------------------------------------ results
+
+    def list_results(self, job_id: int, path: str = "") -> tuple[list[str], list[str]]:
+        """(files, directories) in one directory of a job's results."""
+        listing = self._call("GET", f"jobs/{int(job_id)}/results/{quote(path.strip('/'))}"
+                             + ("/" if path.strip("/") else "")) or {}
+        return list(listing.get("file") or []), list(listing.get("dir") or [])
+
+    def download_result(self, job_id: int, path: str, destination: Path) -> int:
+        """Stream one result file to ``destination`` (written under a
+        temporary name and renamed, so an interrupted download leaves
+        nothing); returns its size."""
+        response = self.http.request("GET", f"jobs/{int(job_id)}/results/{quote(path.strip('/'))}", stream=True)
+        try:
+            if response.status_code != 200:
+                try:
+                    message = response.json().get("msg")
+                except ValueError:
+                    message = None
+                raise ServerError(response.status_code, str(message or f"HTTP {response.status_code}"))
+            destination.parent.mkdir(parents=True, exist_ok=True)
+            partial = destination.with_name(f".{destination.name}.{secrets.token_hex(4)}.part")
+            size = 0
+            try:
+                with partial.open("wb") as out:
+                    for chunk in response.iter_content(CHUNK):
+                        out.write(chunk)
+                        size += len(chunk)
+                partial.replace(destination)
+            except BaseException:
+                partial.unlink(missing_ok=True)
+                raise
+            return size
+        except (OSError, ValueError) as exc:
+            raise TransportError(f"downloading {path} of job {job_id}: {exc}") from exc
+        finally:
+            response.close()
