@@ -181,13 +181,19 @@ def test_unknown_backend_name_lists_the_installed_backends() -> None:
     assert "installed backends: " in str(info.value) and "webdav" in str(info.value)
 
 
-@pytest.mark.parametrize("name", sorted(BUILTIN))
+@pytest.mark.parametrize("name", sorted(BUILTIN - {"actstore"}))
 def test_builtin_backend_loads_by_name_and_says_its_transfers_are_not_built(name: str) -> None:
     _require_builtin_backends()
     manager = load_backend(name)
     assert manager.name == name
     with pytest.raises(StorageError, match=f"the {name} storage backend cannot stage input files .*yet"):
         manager.stage_inputs(CLIENT, JOB)
+
+
+def test_actstore_on_the_client_needs_the_server_and_a_token() -> None:
+    _require_builtin_backends()
+    with pytest.raises(StorageError, match="needs the aCT server URL and the user's token"):
+        load_backend("actstore").stage_inputs(CLIENT, JOB)
 
 
 def test_backend_options_are_checked_when_it_loads() -> None:

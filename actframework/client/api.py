@@ -61,9 +61,14 @@ def _answer(status: int, body: Any, expect: int = 200) -> Any:
     return body
 
 
-def _id_batches(ids: Sequence[int] | None) -> Iterator[str | None]:
-    if ids is None:
-        yield None
+#: A job selection: None (all), an id string as the server takes it
+#: (``1,3,5-9``, sent as it is), or ids (sent in batches of :data:`ID_BATCH`).
+Ids = Sequence[int] | str | None
+
+
+def _id_batches(ids: Ids) -> Iterator[str | None]:
+    if ids is None or isinstance(ids, str):
+        yield ids
         return
     unique = sorted(set(int(i) for i in ids))
     for start in range(0, len(unique), ID_BATCH):
@@ -78,6 +83,8 @@ class ACTClient:
                  timeout: float | tuple[float, float] = (15.0, 300.0)) -> None:
         self.url = url.rstrip("/")
         self._options: dict[str, Any] = {"ca_dir": ca_dir, "ca_file": ca_file, "timeout": timeout}
+        self.token = token
+        """The bearer token in use (what storage backends authenticate with)."""
         self.http = HTTPClient(self.url, token=token, **self._options)
 
     @classmethod
@@ -130,6 +137,7 @@ class ACTClient:
         with HTTPClient(self.url, token=str(started["token"]), **self._options) as pending:
             body = _answer(*pending.json_request("PUT", "proxies", json={"cert": new_cert, "chain": new_chain}))
         token = str(body["token"])
+        self.token = token
         self.http.set_token(token)
         return token
 
@@ -154,7 +162,7 @@ class ACTClient:
 
     # ------------------------------------------------------------------ jobs
 
-    def jobs(self, ids: Sequence[int] | None = None, *, name: str | None = None, state: str | None = None,
+    def jobs(self, ids: Ids = None, *, name: str | None = None, state: str | None = None,
              client: Sequence[str] = ("id", "jobname"), arc: Sequence[str] = ("JobID", "State", "arcstate"),
              ) -> list[dict[str, Any]]:
         """The user's jobs with the chosen columns (``c_``/``a_`` keys)."""
@@ -165,7 +173,7 @@ class ACTClient:
             rows.extend(self._call("GET", "jobs", params=params) or [])
         return rows
 
-    def _action(self, method: str, ids: Sequence[int] | None, name: str | None, state: str | None,
+    def _action(self, method: str, ids: Ids, name: str | None, state: str | None,
                 **extra: str) -> list[Any]:
         answers: list[Any] = []
         for batch in _id_batches(ids):
@@ -173,20 +181,20 @@ class ACTClient:
             answers.extend(self._call(method, "jobs", params=params) or [])
         return answers
 
-    def kill(self, ids: Sequence[int] | None = None, *, name: str | None = None,
+    def kill(self, ids: Ids = None, *, name: str | None = None,
              state: str | None = None) -> list[dict[str, Any]]:
         """Kill jobs; one ``{"c_id", "a_id", "a_arcstate"}`` per job killed."""
         return self._action("PATCH", ids, name, state, action="cancel")
 
-    def fetch(self, ids: Sequence[int] | None = None, *, name: str | None = None) -> list[int]:
+    def fetch(self, ids: Ids = None, *, name: str | None = None) -> list[int]:
         """Ask for the outputs of failed jobs; the ids that will be fetched."""
         return self._action("PATCH", ids, name, None, action="fetch")
 
-    def resubmit(self, ids: Sequence[int] | None = None, *, name: str | None = None) -> list[int]:
+    def resubmit(self, ids: Ids = None, *, name: str | None = None) -> list[int]:
         """Resubmit failed jobs from scratch; the ids that will be."""
         return self._action("PATCH", ids, name, None, action="resubmit")
 
-    def clean(self, ids: Sequence[int] | None = None, *, name: str | None = None,
+    def clean(self, ids: Ids = None, *, name: str | None = None,
               state: str | None = None) -> list[int]:
         """Remove finished jobs with their files; the ids cleaned."""
         return self._action("DELETE", ids, name, state)

@@ -8,9 +8,9 @@ the CE into ``<data_dir>/results/<CE id>/``, where ``act get`` lists and
 downloads them. It needs no storage of its own, which is why it is the
 default. Engine and server must share the data directory.
 
-The engine side is implemented here; the client side (``act sub``/``act
-get``) is not built yet in this version and raises
-:class:`~actframework.errors.StorageError` saying so.
+On the client side (``act sub``, ``act get``) it talks to the aCT server
+through :class:`actframework.client.api.ACTClient` with the user's token
+(``context.credentials.token``, ``context.server_url``).
 """
 
 from __future__ import annotations
@@ -21,10 +21,11 @@ import secrets
 import shutil
 from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import Any, NoReturn
+from typing import Any
 
 from actframework.arc.downloads import fetch_for
 from actframework.arc.transfer import fetch_jobs
+from actframework.client.api import ACTClient
 from actframework.errors import ActError, ConfigError, StorageError
 from actframework.hookspecs import (
     Caller,
@@ -50,15 +51,12 @@ class ActStoreBackend:
         if options:
             raise ConfigError(f"storage backend {NAME} takes no options, got: {', '.join(options)}")
 
-    def _not_built(self, what: str) -> NoReturn:
-        raise StorageError(f"the {NAME} storage backend cannot {what} from the client yet in this version")
-
     # ------------------------------------------------------------------ hooks
 
     @hookimpl
     def act_stage_inputs(self, context: StorageContext, job: StorageJob) -> Sequence[StagedFile]:
         if context.caller is not Caller.ENGINE:
-            self._not_built("stage input files")
+            return _upload_to_server(context, job)
         if context.ce is None or not job.ce_id:
             raise StorageError(f"job {job.id}: the engine must give a CE client and the CE job id")
         root = _job_inputs(context, job)
@@ -81,10 +79,9 @@ class ActStoreBackend:
     def act_rewrite_description(
         self, context: StorageContext, job: StorageJob, staged: Sequence[StagedFile]
     ) -> str:
-        if context.caller is not Caller.ENGINE:
-            self._not_built("rewrite job descriptions")
-        # The server already points local inputs at <data_dir>/inputs/<id>/;
-        # the submission turns them into uploads for act_stage_inputs.
+        # Client: the server points local inputs at <data_dir>/inputs/<id>/
+        # when the job is confirmed. Engine: the submission turns those into
+        # uploads for act_stage_inputs. Either way the text stays as it is.
         return job.description
 
     @hookimpl
@@ -92,7 +89,7 @@ class ActStoreBackend:
         self, context: StorageContext, job: StorageJob, destination: Path
     ) -> ResultLocation:
         if context.caller is not Caller.ENGINE:
-            self._not_built("retrieve results")
+            return _download_from_server(context, job, destination)
         if context.ce is None or not job.ce_id:
             raise StorageError(f"job {job.id}: the engine must give a CE client and the CE job id")
         destination.parent.mkdir(parents=True, exist_ok=True)
@@ -113,11 +110,58 @@ class ActStoreBackend:
     @hookimpl
     def act_clean_up(self, context: StorageContext, job: StorageJob) -> bool:
         if context.caller is not Caller.ENGINE:
-            self._not_built("clean up")
+            return False  # the server removes a job's files itself when it is cleaned or killed
         root = _job_inputs(context, job)
         existed = root.exists()
         shutil.rmtree(root, ignore_errors=True)
         return existed
+
+
+def _client(context: StorageContext) -> ACTClient:
+    if not context.server_url or not context.credentials.token:
+        raise StorageError(f"the {NAME} backend needs the aCT server URL and the user's token")
+    return ACTClient(context.server_url, token=context.credentials.token, ca_dir=context.credentials.ca_dir)
+
+
+def _upload_to_server(context: StorageContext, job: StorageJob) -> list[StagedFile]:
+    """``act sub``: each local input to ``PUT /jobs/<id>/data/<name>``."""
+    staged: list[StagedFile] = []
+    with _client(context) as act:
+        for entry in job.inputs:
+            if not entry.is_local:
+                continue
+            path = entry.local_path
+            if not path.is_file():
+                raise StorageError(f"Given path {path} is not a file")
+            try:
+                act.upload_input(job.id, entry.name, path)
+            except ActError as exc:
+                raise StorageError(f"Error uploading file {path}: {exc}") from exc
+            staged.append(StagedFile(entry.name, f"{context.server_url}/jobs/{job.id}/data/{entry.name}",
+                                     path.stat().st_size))
+    return staged
+
+
+def _download_from_server(context: StorageContext, job: StorageJob, destination: Path) -> ResultLocation:
+    """``act get``: the job's results, listed and downloaded recursively.
+    A failed download removes what it wrote (``destination`` included)."""
+    files: list[str] = []
+    try:
+        with _client(context) as act:
+            pending = [""]
+            while pending:
+                folder = pending.pop()
+                names, folders = act.list_results(job.id, folder)
+                prefix = f"{folder}/" if folder else ""
+                for name in names:
+                    relative = prefix + name
+                    act.download_result(job.id, relative, _inside(destination, Path(relative), job))
+                    files.append(relative)
+                pending.extend(prefix + sub for sub in folders)
+    except BaseException:
+        shutil.rmtree(destination, ignore_errors=True)
+        raise
+    return ResultLocation(job.id, str(destination), tuple(sorted(files)))
 
 
 def _job_inputs(context: StorageContext, job: StorageJob) -> Path:
@@ -127,9 +171,10 @@ def _job_inputs(context: StorageContext, job: StorageJob) -> Path:
 
 
 def _inside(root: Path, path: Path, job: StorageJob) -> Path:
-    """Refuse to upload anything but the job's own uploaded files: a stored
-    description must never make the engine send other files of the server."""
+    """``root / path``, refused if it leaves ``root``: the engine must never
+    upload other files of the server, and a client never write outside the
+    download directory, whatever names a description or a server gives."""
     resolved = (root / path).resolve()
     if not resolved.is_relative_to(root.resolve()):
-        raise StorageError(f"job {job.id}: input {path} is not among the job's uploaded files")
+        raise StorageError(f"job {job.id}: {path} is not inside {root}")
     return resolved
