@@ -19,10 +19,9 @@ from __future__ import annotations
 
 import logging
 import shutil
-from collections.abc import Sequence
 
 from actframework.db.records import ArcJob
-from actframework.engine.context import EngineContext, per_owner
+from actframework.engine.context import EngineContext, per_owner, split_timed_out
 from actframework.engine.submitter import CLEARED_SUBMISSION_FIELDS
 from actframework.errors import ARCHTTPError
 
@@ -31,13 +30,6 @@ log = logging.getLogger(__name__)
 #: What a resubmission clears besides the submission fields.
 CLEARED_RESULT_FIELDS = {"Error": None, "ExitCode": None, "ExecutionNode": None, "EndTime": None,
                          "UsedTotalWallTime": None, "UsedTotalCPUTime": None}
-
-
-def _expired(context: EngineContext, jobs: Sequence[ArcJob], timeout: str) -> tuple[list[ArcJob], list[ArcJob]]:
-    """Split into (timed out, still to do) by ``tarcstate``."""
-    deadline = context.store.now() - context.settings.timeouts.of(timeout)
-    old = [job for job in jobs if job.tarcstate is not None and job.tarcstate < deadline]
-    return old, [job for job in jobs if job not in old]
 
 
 # --------------------------------------------------------------------------- cancel
@@ -49,7 +41,7 @@ def cancel_cycle(context: EngineContext, cluster: str) -> int:
     jobs = store.claim_for_cancel(cluster, context.settings.cancel_batch, context.owner, context.lease)
     if not jobs:
         return 0
-    old, jobs = _expired(context, jobs, "tocancel")
+    old, jobs = split_timed_out(context, jobs, "tocancel")
     without_id = [job for job in jobs if not job.ce_id]
     done = store.set_arcstate([j.id for j in old + without_id], "cancelled", {"tocancel"})
     context.metrics.moved("cancel", cluster, "cancelled", len(done))
@@ -81,7 +73,7 @@ def resubmit_cycle(context: EngineContext, cluster: str) -> int:
     jobs = store.claim_for_resubmit(cluster, context.settings.cancel_batch, context.owner, context.lease)
     if not jobs:
         return 0
-    old, jobs = _expired(context, jobs, "toresubmit")
+    old, jobs = split_timed_out(context, jobs, "toresubmit")
     store.set_arcstate([j.id for j in old], "failed", {"toresubmit"}, fields={"attemptsleft": 0})
 
     def resubmit(proxyid: int, group: list[ArcJob]) -> None:
@@ -119,7 +111,7 @@ def rerun_cycle(context: EngineContext, cluster: str) -> int:
     jobs = store.claim_for_rerun(cluster, context.settings.cancel_batch, context.owner, context.lease)
     if not jobs:
         return 0
-    old, jobs = _expired(context, jobs, "torerun")
+    old, jobs = split_timed_out(context, jobs, "torerun")
     store.set_arcstate([j.id for j in old], "failed", {"torerun"}, fields={"State": "Failed"})
     no_id = [job for job in jobs if not job.ce_id]
     store.set_arcstate([j.id for j in no_id], "failed", {"torerun"}, fields={"State": "Failed"})

@@ -13,7 +13,7 @@ import logging
 
 from actframework.db.records import ArcJob
 from actframework.engine.actions import remove_results
-from actframework.engine.context import EngineContext, per_owner
+from actframework.engine.context import EngineContext, per_owner, split_timed_out
 from actframework.errors import ActError, ARCHTTPError
 
 log = logging.getLogger(__name__)
@@ -25,9 +25,8 @@ def clean_cycle(context: EngineContext, cluster: str) -> int:
     jobs = store.claim_for_clean(cluster, context.settings.clean_batch, context.owner, context.lease)
     if not jobs:
         return 0
-    deadline = store.now() - context.settings.timeouts.of("toclean")
-    old = [job for job in jobs if job.tarcstate is not None and job.tarcstate < deadline]
-    no_id = [job for job in jobs if job not in old and not job.ce_id]
+    old, jobs = split_timed_out(context, jobs, "toclean")
+    no_id = [job for job in jobs if not job.ce_id]
     removed = _remove(context, cluster, old + no_id)
 
     def clean(proxyid: int, group: list[ArcJob]) -> None:
@@ -45,7 +44,7 @@ def clean_cycle(context: EngineContext, cluster: str) -> int:
         store.release([job.id for job in group if job not in cleaned], context.owner)
         removed += _remove(context, cluster, cleaned)
 
-    per_owner(context, cluster, [job for job in jobs if job not in old and job.ce_id], clean)
+    per_owner(context, cluster, [job for job in jobs if job.ce_id], clean)
     return removed
 
 

@@ -34,17 +34,22 @@ log = logging.getLogger(__name__)
 T = TypeVar("T")
 
 
+def _host() -> str:
+    """This host's name as lease owners carry it (the owner column is 64 wide)."""
+    return socket.gethostname()[:48]
+
+
 def process_owner() -> str:
     """This process's lease owner name: ``<host>:<pid>``. The host part lets
     a restarted engine recognise (and free at once) the leases of a dead
     engine process on the same host."""
-    return f"{socket.gethostname()[:48]}:{os.getpid()}"
+    return f"{_host()}:{os.getpid()}"
 
 
 def owner_is_dead(owner: str) -> bool:
     """True when ``owner`` names a process of this host that no longer runs."""
     host, _, pid = owner.rpartition(":")
-    if host != socket.gethostname()[:48] or not pid.isdigit():
+    if host != _host() or not pid.isdigit():
         return False
     try:
         os.kill(int(pid), 0)
@@ -96,6 +101,14 @@ class EngineContext:
             ce_id=job.ce_id,
             downloads=job.downloadfiles or "/",
         )
+
+
+def split_timed_out(context: EngineContext, jobs: Sequence[ArcJob], timeout: str,
+                    ) -> tuple[list[ArcJob], list[ArcJob]]:
+    """(jobs whose ``tarcstate`` is older than ``timeouts.<timeout>``, the others)."""
+    deadline = context.store.now() - context.settings.timeouts.of(timeout)
+    old = [job for job in jobs if job.tarcstate is not None and job.tarcstate < deadline]
+    return old, [job for job in jobs if job not in old]
 
 
 def by_proxy(jobs: Sequence[ArcJob]) -> dict[int, list[ArcJob]]:

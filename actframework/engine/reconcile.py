@@ -35,8 +35,8 @@ from actframework.arc import ARCRest, display_state, split_cluster_url
 from actframework.db.records import ArcJob, SubmissionRecord
 from actframework.engine.context import EngineContext, by_proxy
 from actframework.engine.submitter import (
-    CLEARED_SUBMISSION_FIELDS,
     Prepared,
+    back_to_tosubmit,
     finish_submissions,
     job_url,
     name_has_token,
@@ -85,8 +85,7 @@ def _reconcile_group(context: EngineContext, cluster: str, proxyid: int, jobs: l
     never_created = [job for job in jobs if not job.ce_id and job.id not in found]
     if never_created:
         log.info("%s: %d job(s) never reached the CE; back to tosubmit", cluster, len(never_created))
-        context.store.set_arcstate([job.id for job in never_created], "tosubmit", {"submitting"},
-                                   fields=CLEARED_SUBMISSION_FIELDS)
+        back_to_tosubmit(context, never_created)
         context.metrics.moved("reconcile", cluster, "tosubmit", len(never_created))
 
     known = {job.id: job.ce_id for job in jobs if job.ce_id}
@@ -118,8 +117,7 @@ def _reconcile_group(context: EngineContext, cluster: str, proxyid: int, jobs: l
         else:
             moving_on.append(job)
     if gone:
-        context.store.set_arcstate([job.id for job in gone], "tosubmit", {"submitting"},
-                                   fields=CLEARED_SUBMISSION_FIELDS)
+        back_to_tosubmit(context, gone)
     _restage(context, rest, cluster, waiting, known)
     finish_submissions(context, cluster, moving_on, {})
 

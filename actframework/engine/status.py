@@ -25,7 +25,7 @@ from typing import Any
 
 from actframework.arc import ARCJob, display_state
 from actframework.db.records import ArcJob, StatusUpdate
-from actframework.engine.context import EngineContext, per_owner
+from actframework.engine.context import EngineContext, per_owner, split_timed_out
 from actframework.engine.settings import EngineSettings
 from actframework.errors import ARCHTTPError
 
@@ -178,10 +178,10 @@ def _mark_lost(context: EngineContext, cluster: str, jobs: Sequence[ArcJob], now
     """Jobs that could not be checked: lost after ``timeouts.lost`` without a
     successful check (a cancelling job is then cancelled); the others are
     released for the next cycle."""
-    deadline = now - context.settings.timeouts.of("lost")
-    lost = [job for job in jobs if job.tarcstate is not None and job.tarcstate < deadline]
+    lost, _ = split_timed_out(context, jobs, "lost")
     if lost:
-        log.warning("%s: %d job(s) not heard of since %s: lost", cluster, len(lost), deadline)
+        log.warning("%s: %d job(s) not heard of for %s: lost", cluster, len(lost),
+                    context.settings.timeouts.of("lost"))
     context.store.apply_status_updates([
         StatusUpdate(job.id, job.arcstate, "cancelled" if job.arcstate == "cancelling" else "lost", {})
         for job in lost

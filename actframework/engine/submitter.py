@@ -164,9 +164,11 @@ def submit_cycle(context: EngineContext, cluster: str) -> int:
     return moved
 
 
-def _back_to_tosubmit(context: EngineContext, jobs: Sequence[ArcJob], reason: str) -> None:
+def back_to_tosubmit(context: EngineContext, jobs: Sequence[ArcJob], reason: str | None = None) -> None:
+    """``submitting`` jobs that no CE holds are ``tosubmit`` again, for any
+    cluster of their list, with what the attempt left behind cleared."""
     context.store.set_arcstate([j.id for j in jobs], "tosubmit", {"submitting"},
-                               fields={**CLEARED_SUBMISSION_FIELDS, "Error": reason[:1024]})
+                               fields={**CLEARED_SUBMISSION_FIELDS, "Error": reason[:1024] if reason else None})
 
 
 def _submit_group(context: EngineContext, cluster: str, proxyid: int, jobs: list[ArcJob]) -> int:
@@ -179,12 +181,12 @@ def _submit_group(context: EngineContext, cluster: str, proxyid: int, jobs: list
         if due_warning((cluster, proxyid)):
             log.warning("%s: cannot submit jobs of proxy %s: %s", cluster, proxyid, exc)
         context.metrics.error(cluster, exc)
-        _back_to_tosubmit(context, jobs, str(exc))
+        back_to_tosubmit(context, jobs, str(exc))
         return 0
     except ActError as exc:  # logged by the runner
         context.metrics.error(cluster, exc)
         context.ce.forget(cluster, proxyid)
-        _back_to_tosubmit(context, jobs, str(exc))
+        back_to_tosubmit(context, jobs, str(exc))
         raise CEUnreachableError(str(exc)) from exc
 
     _, queue = split_cluster_url(cluster)
@@ -222,7 +224,7 @@ def _submit_group(context: EngineContext, cluster: str, proxyid: int, jobs: list
     except ActError as exc:
         log.warning("%s: the CE refused the bulk submission: %s", cluster, exc)
         context.metrics.error(cluster, exc)
-        _back_to_tosubmit(context, [item.job for item in ready], str(exc))
+        back_to_tosubmit(context, [item.job for item in ready], str(exc))
         raise CEUnreachableError(f"the CE refused the submission: {exc}") from exc
     if len(created) != len(ready):
         log.error("%s: %d results for %d jobs; reconciling them", cluster, len(created), len(ready))
@@ -250,7 +252,7 @@ def _submit_group(context: EngineContext, cluster: str, proxyid: int, jobs: list
     store.record_submissions(records, keep_lease=True)
     for job, reason in rejected:
         log.warning("job %s (%s): %s refused it: %s", job.appjobid, job.id, cluster, reason)
-        _back_to_tosubmit(context, [job], reason)
+        back_to_tosubmit(context, [job], reason)
 
     failures = stage_all(context, rest, accepted)
     finish_submissions(context, cluster, [item.job for item, _ in accepted], failures)
