@@ -13,7 +13,6 @@ usage error.
 
 from __future__ import annotations
 
-import os
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -65,10 +64,11 @@ class Session:
         return load_backend(self.storage_name)
 
     def storage_context(self, client: ACTClient) -> StorageContext:
-        token = client.token
-        ca_dir = os.environ.get("X509_CERT_DIR")
-        return StorageContext(caller=Caller.CLIENT, server_url=client.url, credentials=Credentials(
-            proxy=self.config.proxy, token=token, ca_dir=Path(ca_dir) if ca_dir else None))
+        """The backend acts as the user: their proxy and token. The trusted
+        CAs are left to the HTTP layer's rule (``$X509_CERT_DIR``, else the
+        grid directory, else the system bundle), as for the server itself."""
+        return StorageContext(caller=Caller.CLIENT, server_url=client.url,
+                              credentials=Credentials(proxy=self.config.proxy, token=client.token))
 
 
 pass_session = click.make_pass_decorator(Session)
