@@ -22,6 +22,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlparse
 
 import yaml
 
@@ -425,6 +426,8 @@ class ClientConfig:
     webdav: str | None = None
     clusters: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
     storage: str = "actstore"
+    storage_options: Mapping[str, Any] = field(default_factory=dict)
+    """Settings for the storage backend (as the server's ``storage.options``)."""
 
     @classmethod
     def load(cls, path: str | os.PathLike[str] | None = None) -> ClientConfig:
@@ -437,6 +440,7 @@ class ClientConfig:
         proxy = reader.string("proxy")
         webdav = reader.string("webdav") or None
         storage = reader.string("storage") or "actstore"
+        storage_options = reader.mapping("storage_options")
         groups = reader.mapping("clusters")
         clusters: dict[str, tuple[str, ...]] = {}
         for group, urls in groups.items():
@@ -453,6 +457,7 @@ class ClientConfig:
             webdav=webdav,
             clusters=clusters,
             storage=storage,
+            storage_options=storage_options,
         )
 
     def require(self, key: str) -> Any:
@@ -469,4 +474,9 @@ class ClientConfig:
         urls = [item.strip() for item in value.split(",") if item.strip()]
         if not urls:
             raise ConfigError(f"no clusters given in {value!r}")
+        for url in urls:
+            if urlparse(url).scheme not in ("http", "https") and "." not in url:
+                groups = ", ".join(sorted(self.clusters)) or "none"
+                raise ConfigError(f"cluster group {url!r} is not in {self.path} (groups: {groups}), "
+                                  "and it is not a cluster URL")
         return urls

@@ -17,6 +17,7 @@ are wrapped where the caller needs to react to them, with the original kept as
     │   ├── DuplicateBackendError
     │   └── BackendLoadError
     ├── StorageError
+    │   └── TransferCancelled
     ├── StoreError
     │   ├── InvalidFilterError
     │   ├── InvalidColumnError
@@ -98,6 +99,12 @@ class StorageError(ActError):
     """A storage backend failed to stage, rewrite, retrieve or clean up: the
     storage server refused, a file is missing, or the backend cannot do the
     requested operation."""
+
+
+class TransferCancelled(StorageError):
+    """A transfer was stopped on purpose (Ctrl-C in ``act get``): raised
+    from :meth:`TransferProgress.advance <actframework.hookspecs.TransferProgress.advance>`
+    inside a backend, which lets it through and removes what it wrote."""
 
 
 class StoreError(ActError):

@@ -50,7 +50,7 @@ import enum
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 from urllib.parse import urlparse
 
 import pluggy
@@ -86,6 +86,40 @@ class Credentials:
     """Directory of trusted CA certificates (the grid ``X509_CERT_DIR``)."""
 
 
+class TransferProgress(Protocol):
+    """Where a backend reports the files and bytes it moves, so that ``act``
+    can draw a progress bar. Calls may come from several threads."""
+
+    def expect(self, files: int = 0, nbytes: int = 0) -> None:
+        """More work is coming: ``files`` files of ``nbytes`` bytes in all
+        (either may be 0 when it is not known yet)."""
+
+    def advance(self, nbytes: int) -> None:
+        """``nbytes`` more bytes moved (negative when a retry starts a file again).
+
+        It raises :class:`~actframework.errors.TransferCancelled` when the
+        user stops the command: a backend lets that through (after removing
+        the partial file), so report often, at least once per chunk."""
+
+    def file_done(self) -> None:
+        """One more file is complete."""
+
+
+class _Silent:
+    def expect(self, files: int = 0, nbytes: int = 0) -> None:
+        pass
+
+    def advance(self, nbytes: int) -> None:
+        pass
+
+    def file_done(self) -> None:
+        pass
+
+
+SILENT: TransferProgress = _Silent()
+"""The progress of callers that show none (the engine, scripts)."""
+
+
 @dataclass(frozen=True)
 class StorageContext:
     """The circumstances of one hook call."""
@@ -100,6 +134,8 @@ class StorageContext:
     """Engine side: the CE client (:class:`actframework.arc.ARCRest`), acting
     as the job's owner, for backends that move files into or out of CE
     sessions themselves. None on the client side."""
+    progress: TransferProgress = SILENT
+    """Where to report transfers (``act`` draws a bar from it)."""
 
 
 @dataclass(frozen=True)

@@ -34,7 +34,7 @@ import os
 import random
 import socket
 import time
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, Any, Union
@@ -54,6 +54,9 @@ DEFAULT_CA_DIR = Path("/etc/grid-security/certificates")
 
 Body = Union[bytes, str, Path, IO[bytes], Iterator[bytes], None]
 ParamValue = Union[str, int, float, Sequence[Union[str, int]], None]
+#: Called with the bytes of a request body as they are sent (negative when a
+#: retry starts the body again), for progress bars.
+Progress = Callable[[int], None]
 
 
 def default_ca_location() -> str | bool:
@@ -81,11 +84,51 @@ def encode_params(params: Mapping[str, ParamValue] | None) -> dict[str, str]:
     return encoded
 
 
+class _CountingReader:
+    """A file opened for a request body that reports each block read to a
+    progress callback. ``fileno``, ``seek`` and ``tell`` pass through, so
+    requests still sends a Content-Length and a retry can rewind it; a
+    rewind reports the bytes it takes back as a negative count."""
+
+    def __init__(self, file: IO[bytes], progress: Progress) -> None:
+        self._file = file
+        self._progress = progress
+        self._sent = 0
+
+    def read(self, size: int = -1) -> bytes:
+        block = self._file.read(size)
+        if block:
+            self._sent += len(block)
+            self._progress(len(block))
+        return block
+
+    @property
+    def mode(self) -> str:
+        return str(getattr(self._file, "mode", "rb"))
+
+    def fileno(self) -> int:
+        return self._file.fileno()
+
+    def tell(self) -> int:
+        return self._file.tell()
+
+    def seek(self, offset: int, whence: int = io.SEEK_SET) -> int:
+        return self._file.seek(offset, whence)
+
+    def rewind_report(self) -> None:
+        """Take back what an abandoned attempt reported."""
+        if self._sent:
+            self._progress(-self._sent)
+            self._sent = 0
+
+
 class _ReplayableBody:
     """A request body that can be sent again from its start, or says it cannot."""
 
-    def __init__(self, body: Body) -> None:
+    def __init__(self, body: Body, progress: Progress | None = None) -> None:
         self._body = body
+        self._progress = progress
+        self._counting: _CountingReader | None = None
         self._start: int | None = None
         self._opened: IO[bytes] | None = None
         if hasattr(body, "seek") and hasattr(body, "tell"):
@@ -104,13 +147,25 @@ class _ReplayableBody:
     def open(self) -> Any:
         """The body for one attempt (files from a path are opened afresh)."""
         self.close()
+        if self._counting is not None:
+            self._counting.rewind_report()
         body = self._body
         if isinstance(body, Path):
             self._opened = body.open("rb")
-            return self._opened
+            return self._count(self._opened)
         if self._start is not None:
             body.seek(self._start)  # type: ignore[union-attr]
+        if self._progress is not None and isinstance(body, bytes):
+            return self._count(io.BytesIO(body))
+        if self._progress is not None and hasattr(body, "read"):
+            return self._count(body)  # type: ignore[arg-type]
         return body
+
+    def _count(self, file: IO[bytes]) -> Any:
+        if self._progress is None:
+            return file
+        self._counting = _CountingReader(file, self._progress)
+        return self._counting
 
     def close(self) -> None:
         if self._opened is not None:
@@ -230,6 +285,7 @@ class HTTPClient:
         idempotent: bool | None = None,
         timeout: float | tuple[float, float] | None = None,
         allow_redirects: bool = True,
+        progress: Progress | None = None,
     ) -> requests.Response:
         """Send one request and return the response (any status).
 
@@ -237,6 +293,7 @@ class HTTPClient:
         caller reads it (``iter_content``) and must close the response.
         ``idempotent`` overrides the method's default safety for retries:
         A-REX's POST ``action=status`` is safe to repeat, ``action=new`` is not.
+        ``progress`` is told the bytes of ``data`` as they are sent.
         Raises :class:`TransportError` when no HTTP answer came.
         """
         method = method.upper()
@@ -248,7 +305,7 @@ class HTTPClient:
                 raise ValueError("give json or data, not both")
             data = jsonlib.dumps(json).encode()
             send_headers.setdefault("Content-Type", "application/json")
-        body = _ReplayableBody(data)
+        body = _ReplayableBody(data, progress)
         safe = method in SAFE_METHODS if idempotent is None else idempotent
         attempts = self.retry.attempts if safe and body.replayable else 1
         url = self.url_for(path)

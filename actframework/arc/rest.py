@@ -334,28 +334,43 @@ class ARCRest:
         return self._download(f"{self.api}/jobs/{quote(job_id, safe='')}/diagnose/{name}",
                               job_id, f"diagnose/{name}", destination)
 
-    def _download(self, url_path: str, job_id: str, what: str, destination: Path) -> int:
-        destination.parent.mkdir(parents=True, exist_ok=True)
-        partial = destination.with_name(f".{destination.name}.part")
+    def read_file(self, job_id: str, path: str) -> Iterator[bytes]:
+        """The chunks of one session file as they arrive, for showing a file
+        without storing it (``act cat``). The request is sent when the first
+        chunk is asked for; a missing file raises :class:`MissingResultFile`."""
+        return self._chunks(f"{self.api}/{self._session_path(job_id, path)}", job_id, path)
+
+    def _chunks(self, url_path: str, job_id: str, what: str) -> Iterator[bytes]:
         response = self.http.request("GET", url_path, stream=True)
         try:
             if response.status_code == 404:
                 raise MissingResultFile(job_id, what)
             if response.status_code != 200:
                 raise ARCHTTPError(response.status_code, _reason_text(response), f"download {job_id}/{what}")
-            written = 0
-            try:
-                with partial.open("wb") as out:
-                    for chunk in response.iter_content(DOWNLOAD_CHUNK):
-                        out.write(chunk)
-                        written += len(chunk)
-                os.replace(partial, destination)
-            except BaseException:
-                partial.unlink(missing_ok=True)
-                raise
-            return written
+            yield from response.iter_content(DOWNLOAD_CHUNK)
         finally:
             response.close()
+
+    def _download(self, url_path: str, job_id: str, what: str, destination: Path) -> int:
+        chunks = self._chunks(url_path, job_id, what)
+        first = next(chunks, b"")  # answers errors before anything is created
+        destination.parent.mkdir(parents=True, exist_ok=True)
+        partial = destination.with_name(f".{destination.name}.part")
+        written = 0
+        try:
+            with partial.open("wb") as out:
+                out.write(first)
+                written += len(first)
+                for chunk in chunks:
+                    out.write(chunk)
+                    written += len(chunk)
+            os.replace(partial, destination)
+        except BaseException:
+            partial.unlink(missing_ok=True)
+            raise
+        finally:
+            chunks.close()
+        return written
 
     # ------------------------------------------------------------------ delegations
 

@@ -35,7 +35,8 @@ from urllib.parse import quote
 from actframework import x509
 from actframework.config import ClientConfig
 from actframework.errors import ConfigError, ServerError, TransportError
-from actframework.http import HTTPClient
+from actframework.hookspecs import SILENT, TransferProgress
+from actframework.http import HTTPClient, Progress
 
 #: Ids per request when a command names many jobs (act-client's batch size).
 ID_BATCH: Final = 100
@@ -151,10 +152,12 @@ class ACTClient:
         """Step 1 of submission: one ``{"id": n}`` or ``{"msg": why}`` per job."""
         return list(self._call("POST", "jobs", json=[{"clusterlist": list(c)} for c in clusterlists]) or [])
 
-    def upload_input(self, job_id: int, name: str, source: Path | bytes) -> None:
-        """Step 2: one local input file of a created job, streamed."""
+    def upload_input(self, job_id: int, name: str, source: Path | bytes,
+                     progress: Progress | None = None) -> None:
+        """Step 2: one local input file of a created job, streamed
+        (``progress`` is told the bytes as they go)."""
         path = f"jobs/{int(job_id)}/data/{quote(name)}"
-        self._call("PUT", path, expect=204, data=source)
+        self._call("PUT", path, expect=204, data=source, progress=progress)
 
     def confirm_jobs(self, jobs: Sequence[tuple[int, str]]) -> list[dict[str, Any]]:
         """Step 3: the final descriptions; ``{"id", "name"}`` or ``{"msg"}`` per job."""
@@ -207,10 +210,12 @@ class ACTClient:
                              + ("/" if path.strip("/") else "")) or {}
         return list(listing.get("file") or []), list(listing.get("dir") or [])
 
-    def download_result(self, job_id: int, path: str, destination: Path) -> int:
+    def download_result(self, job_id: int, path: str, destination: Path,
+                        progress: TransferProgress = SILENT) -> int:
         """Stream one result file to ``destination`` (written under a
         temporary name and renamed, so an interrupted download leaves
-        nothing); returns its size."""
+        nothing); returns its size. ``progress`` learns the file's size
+        when the server sends it, and the bytes as they arrive."""
         response = self.http.request("GET", f"jobs/{int(job_id)}/results/{quote(path.strip('/'))}", stream=True)
         try:
             if response.status_code != 200:
@@ -221,16 +226,20 @@ class ACTClient:
                 raise ServerError(response.status_code, str(message or f"HTTP {response.status_code}"))
             destination.parent.mkdir(parents=True, exist_ok=True)
             partial = destination.with_name(f".{destination.name}.{secrets.token_hex(4)}.part")
+            length = response.headers.get("Content-Length", "")
+            progress.expect(files=1, nbytes=int(length) if length.isdigit() else 0)
             size = 0
             try:
                 with partial.open("wb") as out:
                     for chunk in response.iter_content(CHUNK):
                         out.write(chunk)
                         size += len(chunk)
+                        progress.advance(len(chunk))
                 partial.replace(destination)
             except BaseException:
                 partial.unlink(missing_ok=True)
                 raise
+            progress.file_done()
             return size
         except (OSError, ValueError) as exc:
             raise TransportError(f"downloading {path} of job {job_id}: {exc}") from exc

@@ -1,45 +1,70 @@
 """``act``: the command line client users run on their own machines.
 
-It reads the act-client compatible configuration (:class:`ClientConfig`)
-and speaks to the server through :class:`~actframework.client.api.ACTClient`;
-input and output files go through the configured storage backend
-(``--storage``, config ``storage``, default ``actstore``). Commands, options
-and messages are act-client 1.0.0's, without its bugs (act-spec §F.6–F.10):
-commands that change jobs need ``--id``, ``--name``, ``--state`` or ``-a``.
+A thin shell over the library (:mod:`actframework.client`): it reads the
+act-client compatible configuration (:class:`ClientConfig`), speaks to the
+server through :class:`~actframework.client.api.ACTClient`, moves input and
+output files through the configured storage backend (``--storage``, config
+``storage``, default ``actstore``; ``--webdav [URL]`` is act-client's way of
+choosing ``webdav``) and prints what act-client 1.0.0 prints, without its
+bugs (act-spec §F.6–F.10): commands that change jobs need ``--id``,
+``--name``, ``--state`` or ``-a``; ``stat --get-cols`` works; the configured
+proxy is the one delegated; TLS is verified everywhere.
 
-Exit codes: 0 success, 1 an error (one line on stderr, no traceback), 2 a
-usage error.
+Exit codes: 0 success, 1 an error (one line on stderr, no traceback; also
+after Ctrl-C), 2 a usage error.
 """
 
 from __future__ import annotations
 
+import dataclasses
+import functools
+import json
+import logging
+import sys
+import time
 from collections.abc import Callable, Sequence
-from concurrent.futures import ThreadPoolExecutor
+from datetime import timedelta
 from pathlib import Path
 from typing import Any, TypeVar
+from urllib.parse import urlsplit, urlunsplit
 
 import click
+from click.shell_completion import get_completion_class
 
-from actframework import __version__, xrsl
+from actframework import __version__
 from actframework.client.api import ACTClient
+from actframework.client.credentials import create_proxy, usable_proxy
+from actframework.client.interrupts import ignored_interrupt
+from actframework.client.progress import progress_for
+from actframework.client.results import (
+    CEConnections,
+    Downloaded,
+    download_results,
+    finished_jobs,
+    output_rows,
+    stream_output,
+)
+from actframework.client.submit import SUBMIT_BATCH, Submitted, read_descriptions, submit_batch
+from actframework.client.table import all_settled, render_table
 from actframework.config import ClientConfig, write_private_file
 from actframework.db.filters import parse_id_list
 from actframework.errors import ActError, ConfigError, StoreError
-from actframework.hookspecs import Caller, Credentials, InputFile, StorageContext, StorageJob
+from actframework.hookspecs import Caller, Credentials, StorageContext, StorageJob, TransferProgress
 from actframework.plugins import StorageManager, load_backend
 
 F = TypeVar("F", bound=Callable[..., Any])
 
-#: Description files per submission batch (act-client's).
-SUBMIT_BATCH = 100
-#: Parallel job downloads in ``act get`` (act-client's).
-GET_WORKERS = 10
 DEFAULT_ARC_COLUMNS = "JobID,State,arcstate"
 DEFAULT_CLIENT_COLUMNS = "id,jobname"
+#: Backends that take act-client's ``webdav:`` URL as their ``url`` option.
+WEBDAV_BACKENDS = ("webdav", "dcache")
+#: ``--webdav`` given without a URL: use the configured one (act-client's sentinel).
+WEBDAV_FROM_CONFIG = "webdav"
 
 
 class _ActGroup(click.Group):
-    """Turns every :class:`ActError` into one line on stderr and exit code 1."""
+    """Turns every :class:`ActError` into one line on stderr and exit code 1,
+    and Ctrl-C into ``Interrupted`` and exit code 1 (act-client's)."""
 
     def invoke(self, ctx: click.Context) -> Any:
         try:
@@ -47,28 +72,73 @@ class _ActGroup(click.Group):
         except ActError as exc:
             click.echo(str(exc), err=True)
             ctx.exit(1)
+        except KeyboardInterrupt:
+            click.echo("Interrupted", err=True)
+            ctx.exit(1)
 
 
 class Session:
-    """What every command needs: the configuration and, on demand, a client."""
+    """What every command needs: the configuration and, on demand, a client
+    and the storage backend."""
 
-    def __init__(self, conf: Path | None, server: str | None, storage: str | None) -> None:
-        self.config = ClientConfig.load(conf)
-        self.server = server
-        self.storage_name = storage or self.config.storage
+    def __init__(self, conf: Path | None, server: str | None, port: int | None, storage: str | None) -> None:
+        self._conf = conf
+        self._server = server
+        self._port = port
+        self._storage = storage
+        self.webdav_url: str | None = None
+
+    @functools.cached_property
+    def config(self) -> ClientConfig:
+        """Read when a command first needs it (``--help`` never does)."""
+        return ClientConfig.load(self._conf)
+
+    @functools.cached_property
+    def server(self) -> str:
+        return _with_port(self._server or self.config.require("server"), self._port)
+
+    @functools.cached_property
+    def storage_name(self) -> str:
+        return self._storage or self.config.storage
 
     def client(self, need_token: bool = True) -> ACTClient:
         return ACTClient.from_config(self.config, server=self.server, need_token=need_token)
 
-    def storage(self) -> StorageManager:
-        return load_backend(self.storage_name)
+    def use_webdav(self, value: str) -> None:
+        """act-client's ``--webdav [URL]``: absent (``''``) changes nothing;
+        bare means the configured ``webdav:`` URL; a value is the URL."""
+        if not value:
+            return
+        url = self.config.webdav if value == WEBDAV_FROM_CONFIG else value
+        if not url:
+            raise ConfigError("WebDAV location not configured")
+        self.storage_name = "webdav"
+        self.webdav_url = url
 
-    def storage_context(self, client: ACTClient) -> StorageContext:
+    def storage(self) -> StorageManager:
+        options = dict(self.config.storage_options)
+        url = self.webdav_url or self.config.webdav
+        if self.storage_name in WEBDAV_BACKENDS and url and "url" not in options:
+            options["url"] = url
+        return load_backend(self.storage_name, options)
+
+    def storage_context(self, client: ACTClient, progress: TransferProgress | None = None) -> StorageContext:
         """The backend acts as the user: their proxy and token. The trusted
         CAs are left to the HTTP layer's rule (``$X509_CERT_DIR``, else the
         grid directory, else the system bundle), as for the server itself."""
-        return StorageContext(caller=Caller.CLIENT, server_url=client.url,
-                              credentials=Credentials(proxy=self.config.proxy, token=client.token))
+        context = StorageContext(caller=Caller.CLIENT, server_url=client.url,
+                                 credentials=Credentials(proxy=self.config.proxy, token=client.token))
+        return context if progress is None else dataclasses.replace(context, progress=progress)
+
+
+def _with_port(url: str, port: int | None) -> str:
+    """act-client's ``--port``: the server URL with that port."""
+    if port is None:
+        return url
+    parts = urlsplit(url)
+    host = parts.hostname or ""
+    netloc = f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
+    return urlunsplit((parts.scheme, netloc, parts.path, parts.query, parts.fragment))
 
 
 pass_session = click.make_pass_decorator(Session)
@@ -79,16 +149,22 @@ pass_session = click.make_pass_decorator(Session)
 @click.option("--conf", type=click.Path(dir_okay=False, path_type=Path),
               help="Configuration file [default: ~/.config/act-client/config.yaml].")
 @click.option("--server", help="aCT server URL, overriding `server:` in the configuration.")
+@click.option("--port", type=click.IntRange(1, 65535), help="Port of the aCT server, overriding the URL's.")
 @click.option("--storage", help="Storage backend for input and output files [default: config `storage`, "
               "else actstore].")
+@click.option("-v", "--verbose", is_flag=True, help="Log each request (never tokens or keys) to stderr.")
 @click.version_option(__version__, prog_name="act")
 @click.pass_context
-def cli(ctx: click.Context, conf: Path | None, server: str | None, storage: str | None) -> None:
+def cli(ctx: click.Context, conf: Path | None, server: str | None, port: int | None, storage: str | None,
+        verbose: bool) -> None:
     """Submit and manage grid jobs through an ARC Control Tower server."""
+    if verbose:
+        logging.basicConfig(level=logging.DEBUG, stream=sys.stderr,
+                            format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     if ctx.invoked_subcommand is None:
         click.echo(ctx.get_help())
         return
-    ctx.obj = Session(conf, server, storage)
+    ctx.obj = Session(conf, server, port, storage)
 
 
 # --------------------------------------------------------------------------- selection
@@ -108,6 +184,17 @@ def job_filters(states: bool = True) -> Callable[[F], F]:
     return decorate
 
 
+def webdav_option(func: F) -> F:
+    """act-client's ``--webdav [URL]``."""
+    return click.option("--webdav", "webdav", is_flag=False, flag_value=WEBDAV_FROM_CONFIG, default="",
+                        help="Use the WebDAV backend: the configured `webdav:` URL, or this one.")(func)
+
+
+def progress_option(func: F) -> F:
+    return click.option("--progress/--no-progress", default=None,
+                        help="Show a progress bar [default: when stderr is a terminal].")(func)
+
+
 def selected_ids(ids: str | None) -> str | None:
     """The ``--id`` list, checked here so that a typo is a usage error."""
     if ids is None:
@@ -125,15 +212,36 @@ def require_selection(all_jobs: bool, ids: str | None, name: str | None, state: 
         raise click.UsageError("say which jobs: --id, --name, --state, or -a/--all for all of them")
 
 
+def clean_storage(session: Session, act: ACTClient, storage: StorageManager, job_ids: Sequence[int]) -> None:
+    """Let the backend remove what it staged for jobs the server no longer
+    has. Failures are reported and do not stop the others (act-client's)."""
+    if not job_ids:
+        return
+    context = session.storage_context(act)
+    for job_id in job_ids:
+        try:
+            storage.clean_up(context, StorageJob(id=int(job_id), description=""))
+        except ActError as exc:
+            click.echo(f"Error cleaning up files of job {job_id}: {exc}", err=True)
+
+
+def _echo_json(value: Any) -> None:
+    click.echo(json.dumps(value, indent=2, sort_keys=True))
+
+
 # --------------------------------------------------------------------------- info, proxy
 
 
 @cli.command()
+@click.option("--json", "as_json", is_flag=True, help="Print the server's answer as JSON.")
 @pass_session
-def info(session: Session) -> None:
+def info(session: Session, as_json: bool) -> None:
     """Show the server and the clusters it submits to."""
     with session.client() as act:
         answer = act.info()
+    if as_json:
+        _echo_json({"server": act.url, **answer})
+        return
     click.echo(f"aCT server URL: {act.url}")
     click.echo("Clusters:")
     for cluster in answer.get("clusters") or []:
@@ -141,33 +249,45 @@ def info(session: Session) -> None:
 
 
 @cli.command()
+@click.option("--create", is_flag=True,
+              help="First make a proxy from your grid certificate if there is no valid one (as arcproxy).")
+@click.option("--cert", type=click.Path(dir_okay=False, path_type=Path),
+              help="User certificate for --create [default: $X509_USER_CERT, else ~/.globus/usercert.pem].")
+@click.option("--key", type=click.Path(dir_okay=False, path_type=Path),
+              help="User key for --create [default: $X509_USER_KEY, else ~/.globus/userkey.pem].")
+@click.option("--hours", type=click.IntRange(1, 24 * 31), default=12, show_default=True,
+              help="Lifetime of a proxy made by --create.")
 @pass_session
-def proxy(session: Session) -> None:
+def proxy(session: Session, create: bool, cert: Path | None, key: Path | None, hours: int) -> None:
     """Delegate your proxy to the server and store the access token."""
     path = session.config.proxy
-    if not path.is_file():
-        raise ConfigError(f"proxy file {path} does not exist; create one (arcproxy) or set `proxy:`")
-    with session.client(need_token=False) as act:
+    if create and not _valid_proxy_exists(path):
+        made = create_proxy(path, cert=cert, key=key, lifetime=timedelta(hours=hours),
+                            ask_passphrase=_ask_passphrase)
+        click.echo(f"Created proxy {path} for {made.dn}, valid until "
+                   f"{made.not_after:%Y-%m-%d %H:%M:%S} UTC")
+    usable_proxy(path)
+    with ignored_interrupt(), session.client(need_token=False) as act:
         token = act.delegate(path)
-    write_private_file(session.config.token, token)
+        write_private_file(session.config.token, token)
     click.echo(f"Successfully inserted proxy. Access token stored in {session.config.token}")
 
 
+def _valid_proxy_exists(path: Path) -> bool:
+    try:
+        usable_proxy(path)
+    except ActError:
+        return False
+    return True
+
+
+def _ask_passphrase(key: Path) -> str:
+    if not sys.stdin.isatty():
+        raise ConfigError(f"{key} is encrypted and there is no terminal to ask for its passphrase")
+    return str(click.prompt(f"Passphrase of {key}", hide_input=True))
+
+
 # --------------------------------------------------------------------------- stat
-
-
-def render_table(rows: Sequence[dict[str, Any]], columns: Sequence[str]) -> list[str]:
-    """act-client's table: each column as wide as its name (without the
-    ``c_``/``a_`` prefix) or its widest value; empty values as ``''``."""
-    def text(value: Any) -> str:
-        return "''" if value in (None, "") else str(value)
-
-    widths = [max([len(column[2:])] + [len(text(row.get(column))) for row in rows]) for column in columns]
-    lines = [" ".join(column[2:].ljust(width) for column, width in zip(columns, widths)) + " ",
-             "-" * (sum(widths) + len(columns) - 1)]
-    for row in rows:
-        lines.append(" ".join(text(row.get(column)).ljust(width) for column, width in zip(columns, widths)) + " ")
-    return lines
 
 
 @cli.command()
@@ -176,26 +296,69 @@ def render_table(rows: Sequence[dict[str, Any]], columns: Sequence[str]) -> list
 @click.option("--client", "client_cols", default=DEFAULT_CLIENT_COLUMNS, show_default=True,
               help="Client columns to show.")
 @click.option("--get-cols", is_flag=True, help="List the columns you can show.")
+@click.option("--json", "as_json", is_flag=True, help="Print the jobs as JSON (the server's c_/a_ keys).")
+@click.option("--watch", type=click.FloatRange(min=0.5), is_flag=False, flag_value=5.0, default=None,
+              metavar="[SECONDS]",
+              help="Show the table again every SECONDS (5) until every job is done, donefailed, failed, "
+                   "cancelled or lost, or Ctrl-C.")
 @pass_session
 def stat(session: Session, all_jobs: bool, ids: str | None, name: str | None, state: str | None,
-         arc: str, client_cols: str, get_cols: bool) -> None:
+         arc: str, client_cols: str, get_cols: bool, as_json: bool, watch: float | None) -> None:
     """Show your jobs."""
+    client_list = [c for c in client_cols.split(",") if c]
+    arc_list = [c for c in arc.split(",") if c]
+    columns = [f"c_{c}" for c in client_list] + [f"a_{c}" for c in arc_list]
+    wanted = selected_ids(ids)
     with session.client() as act:
         if get_cols:
             answer = act.info()
+            if as_json:
+                _echo_json({"arc": answer.get("arc") or [], "client": answer.get("client") or []})
+                return
             click.echo("arc columns:")
             click.echo(",".join(answer.get("arc") or []))
             click.echo()
             click.echo("client columns:")
             click.echo(",".join(answer.get("client") or []))
             return
-        client_list = [c for c in client_cols.split(",") if c]
-        arc_list = [c for c in arc.split(",") if c]
-        rows = act.jobs(selected_ids(ids), name=name, state=state, client=client_list, arc=arc_list)
-    if rows:
-        columns = [f"c_{c}" for c in client_list] + [f"a_{c}" for c in arc_list]
-        for line in render_table(rows, columns):
-            click.echo(line)
+
+        def fetch_rows(extra: Sequence[str] = ()) -> list[dict[str, Any]]:
+            return act.jobs(wanted, name=name, state=state, client=client_list,
+                            arc=arc_list + [c for c in extra if c not in arc_list])
+
+        if watch is None:
+            rows = fetch_rows()
+            if as_json:
+                _echo_json(rows)
+            else:
+                for line in render_table(rows, columns):
+                    click.echo(line)
+            return
+        _watch(fetch_rows, columns, watch, as_json)
+
+
+def _watch(fetch_rows: Callable[[Sequence[str]], list[dict[str, Any]]], columns: Sequence[str],
+           interval: float, as_json: bool) -> None:
+    """Redraw until every job has settled; Ctrl-C ends it quietly."""
+    on_terminal = sys.stdout.isatty()
+    try:
+        while True:
+            rows = fetch_rows(["arcstate"])
+            if on_terminal:
+                click.clear()
+            else:
+                click.echo()
+            click.echo(f"{time.strftime('%H:%M:%S')}  {len(rows)} jobs  (every {interval:g} s; Ctrl-C to stop)")
+            if as_json:
+                _echo_json([{k: v for k, v in row.items() if k in columns} for row in rows])
+            else:
+                for line in render_table(rows, columns):
+                    click.echo(line)
+            if all_settled(rows):
+                return
+            time.sleep(interval)
+    except KeyboardInterrupt:
+        return
 
 
 # --------------------------------------------------------------------------- sub
@@ -204,67 +367,34 @@ def stat(session: Session, all_jobs: bool, ids: str | None, name: str | None, st
 @cli.command()
 @click.option("--clusterlist", default="default", show_default=True,
               help="A cluster group of the configuration, or cluster URLs separated by commas.")
-@click.option("--webdav", "webdav", is_flag=False, flag_value="webdav", default="",
-              help="Stage inputs through WebDAV (the configured URL, or this one).")
+@webdav_option
+@progress_option
 @click.argument("descriptions", nargs=-1, required=True, type=click.Path(dir_okay=False, path_type=Path))
 @pass_session
-def sub(session: Session, clusterlist: str, webdav: str, descriptions: tuple[Path, ...]) -> None:
+def sub(session: Session, clusterlist: str, webdav: str, progress: bool | None,
+        descriptions: tuple[Path, ...]) -> None:
     """Submit jobs described in xRSL files."""
-    if webdav:
-        session.storage_name = "webdav"
+    session.use_webdav(webdav)
     clusters = session.config.resolve_clusterlist(clusterlist)
     storage = session.storage()
-    with session.client() as act:
+    with session.client() as act, progress_for("uploading", progress) as bar:
+        context = session.storage_context(act, bar)
         for start in range(0, len(descriptions), SUBMIT_BATCH):
             batch = descriptions[start:start + SUBMIT_BATCH]
             click.echo(f"Submitting batch of {len(batch)} jobs ...")
-            _submit_batch(session, act, storage, clusters, batch)
+            jobs, unreadable = read_descriptions(batch)
+            for failure in unreadable:
+                click.echo(f"Job description {failure.path} not submitted: {failure.error}")
+            results = submit_batch(act, storage, context, clusters, jobs, announce=click.echo)
+            _report_submissions(results)
 
 
-def _submit_batch(session: Session, act: ACTClient, storage: StorageManager, clusters: list[str],
-                  files: Sequence[Path]) -> None:
-    jobs: list[tuple[str, xrsl.XRSLJob]] = []
-    for path in files:
-        try:
-            parsed = xrsl.parse_file(path)
-        except ActError as exc:
-            click.echo(f"Job description {path} not submitted: {exc}")
-            continue
-        jobs.extend((str(path), job) for job in parsed)
-    if not jobs:
-        return
-    created = act.create_jobs([clusters] * len(jobs))
-    context = session.storage_context(act)
-    to_confirm: list[tuple[int, str, str]] = []
-    to_kill: list[int] = []
-    for (path, job), answer in zip(jobs, created, strict=True):
-        name = job.get_string("jobname") or path
-        if "msg" in answer:
-            click.echo(f"Job {name} not submitted: {answer['msg']}")
-            continue
-        job_id = int(answer["id"])
-        text = xrsl.unparse(job)
-        storage_job = StorageJob(id=job_id, description=text, name=name,
-                                 inputs=tuple(InputFile(n, s) for n, s in job.inputfiles))
-        try:
-            staged = storage.stage_inputs(context, storage_job)
-            text = storage.rewrite_description(context, storage_job, staged)
-        except ActError as exc:
-            click.echo(f"Job {name} not submitted: {exc}")
-            to_kill.append(job_id)
-            continue
-        to_confirm.append((job_id, name, text))
-    if to_confirm:
-        answers = act.confirm_jobs([(job_id, text) for job_id, _, text in to_confirm])
-        for (job_id, name, _), answer in zip(to_confirm, answers, strict=True):
-            if "msg" in answer:
-                click.echo(f"Job {name} not submitted: {answer['msg']}")
-                to_kill.append(job_id)
-            else:
-                click.echo(f"Inserted job {answer.get('name') or name} with ID {job_id}")
-    if to_kill:
-        click.echo("Cleaning up failed or cancelled jobs ...")
-        act.kill(to_kill)
+def _report_submissions(results: Sequence[Submitted]) -> None:
+    for result in results:
+        if result.ok:
+            click.echo(f"Inserted job {result.name} with ID {result.id}")
+        else:
+            click.echo(f"Job {result.name} not submitted: {result.error}")
 
 
 # --------------------------------------------------------------------------- kill, clean, fetch, resub
@@ -272,24 +402,37 @@ def _submit_batch(session: Session, act: ACTClient, storage: StorageManager, clu
 
 @cli.command()
 @job_filters()
+@webdav_option
 @pass_session
-def kill(session: Session, all_jobs: bool, ids: str | None, name: str | None, state: str | None) -> None:
+def kill(session: Session, all_jobs: bool, ids: str | None, name: str | None, state: str | None,
+         webdav: str) -> None:
     """Kill jobs."""
     require_selection(all_jobs, ids, name, state)
-    with session.client() as act:
+    session.use_webdav(webdav)
+    storage = session.storage()
+    with session.client() as act, ignored_interrupt():
         killed = act.kill(selected_ids(ids), name=name, state=state)
-    click.echo(f"Will kill {len(killed)} jobs")
+        click.echo(f"Will kill {len(killed)} jobs")
+        # Jobs the engine never had are gone at once; the others' files go at clean.
+        gone = [int(row["c_id"]) for row in killed
+                if row.get("a_id") is None or row.get("a_arcstate") in ("tosubmit", "submitting")]
+        clean_storage(session, act, storage, gone)
 
 
 @cli.command()
 @job_filters()
+@webdav_option
 @pass_session
-def clean(session: Session, all_jobs: bool, ids: str | None, name: str | None, state: str | None) -> None:
+def clean(session: Session, all_jobs: bool, ids: str | None, name: str | None, state: str | None,
+          webdav: str) -> None:
     """Remove finished, failed or cancelled jobs and their files."""
     require_selection(all_jobs, ids, name, state)
-    with session.client() as act:
+    session.use_webdav(webdav)
+    storage = session.storage()
+    with session.client() as act, ignored_interrupt():
         cleaned = act.clean(selected_ids(ids), name=name, state=state)
-    click.echo(f"Cleaned {len(cleaned)} jobs")
+        click.echo(f"Cleaned {len(cleaned)} jobs")
+        clean_storage(session, act, storage, cleaned)
 
 
 @cli.command()
@@ -314,76 +457,94 @@ def resub(session: Session, all_jobs: bool, ids: str | None, name: str | None) -
     click.echo(f"Will resubmit {len(resubmitted)} jobs")
 
 
-# --------------------------------------------------------------------------- get
-
-
-def free_directory(name: str) -> Path:
-    """A new directory ``name``, or ``name_1``, ``name_2``, ...: an existing
-    directory is never written into (created here, so that two jobs of the
-    same name cannot pick the same one)."""
-    number = 0
-    while True:
-        candidate = Path(name if number == 0 else f"{name}_{number}")
-        try:
-            candidate.mkdir(parents=True)
-            return candidate
-        except FileExistsError:
-            number += 1
+# --------------------------------------------------------------------------- get, cat
 
 
 @cli.command()
 @job_filters()
+@webdav_option
 @click.option("--use-jobname", is_flag=True, help="Name the download directories after the jobs.")
 @click.option("--noclean", is_flag=True, help="Keep the jobs on the server after downloading.")
+@progress_option
 @pass_session
 def get(session: Session, all_jobs: bool, ids: str | None, name: str | None, state: str | None,
-        use_jobname: bool, noclean: bool) -> None:
+        webdav: str, use_jobname: bool, noclean: bool, progress: bool | None) -> None:
     """Download the outputs of done and donefailed jobs, then clean them."""
     require_selection(all_jobs, ids, name, state)
     if state and state not in ("done", "donefailed"):
         raise click.BadParameter('State parameter not "done" or "donefailed"', param_hint="--state")
+    session.use_webdav(webdav)
     storage = session.storage()
     with session.client() as act:
-        wanted = selected_ids(ids)
-        rows: list[dict[str, Any]] = []
-        for one_state in ([state] if state else ["done", "donefailed"]):
-            rows.extend(act.jobs(wanted, name=name, state=one_state, client=["id", "jobname"],
-                                 arc=["IDFromEndpoint"]))
-        if wanted is not None:
-            found = {row["c_id"] for row in rows}
-            selection = parse_id_list(wanted)
-            for job_id in selection.singles:
-                if job_id not in found:
-                    click.echo(f"Job with ID {job_id:>8} does not exist or is not in proper state")
-        context = session.storage_context(act)
-        targets = [(row, free_directory(str(row["c_jobname"] if use_jobname else row["a_IDFromEndpoint"])))
-                   for row in rows]
+        rows, missing = finished_jobs(act, selected_ids(ids), name, state)
+        for job_id in missing:
+            click.echo(f"Job with ID {job_id:>8} does not exist or is not in proper state")
 
-        def download(item: tuple[dict[str, Any], Path]) -> tuple[dict[str, Any], Path, int, str | None]:
-            row, target = item
-            job = StorageJob(id=int(row["c_id"]), description="", name=row.get("c_jobname"),
-                             ce_id=row.get("a_IDFromEndpoint"))
-            try:
-                location = storage.retrieve_results(context, job, target)
-            except ActError as exc:
-                return row, target, 0, str(exc)
-            return row, target, len(location.files), None
+        def report(result: Downloaded) -> None:
+            if result.error:
+                click.echo(f"Errors downloading job {result.name}:")
+                click.echo(f"    {result.error}")
+            elif result.files:
+                click.echo(f"Results for job {result.name} stored in {result.directory}")
+            else:
+                click.echo(f"No output files for job {result.name}")
 
-        cleanable: list[int] = []
-        with ThreadPoolExecutor(max_workers=GET_WORKERS) as pool:
-            for row, target, count, error in pool.map(download, targets):
-                label = row.get("c_jobname")
-                if error:
-                    click.echo(f"Errors downloading job {label}:")
-                    click.echo(f"    {error}")
-                    continue
-                cleanable.append(int(row["c_id"]))
-                if count:
-                    click.echo(f"Results for job {label} stored in {target}")
-                else:
-                    click.echo(f"No output files for job {label}")
+        try:
+            with progress_for("downloading", progress) as bar:
+                results = download_results(act, storage, session.storage_context(act, bar), rows,
+                                           use_jobname=use_jobname, on_done=report)
+        except KeyboardInterrupt:
+            click.echo("Stopping job download ...", err=True)
+            raise
+        cleanable = [result.id for result in results if result.error is None]
         if cleanable and not noclean:
-            act.clean(cleanable)
+            with ignored_interrupt():
+                cleaned = act.clean(cleanable)
+                clean_storage(session, act, storage, cleaned)
+
+
+@cli.command()
+@job_filters()
+@click.option("-o", "--stdout", "stream", flag_value="StdOut", default=True, help="Show stdout (the default).")
+@click.option("-e", "--stderr", "stream", flag_value="StdErr", help="Show stderr.")
+@pass_session
+def cat(session: Session, all_jobs: bool, ids: str | None, name: str | None, state: str | None,
+        stream: str) -> None:
+    """Show the stdout or stderr of jobs, straight from their CE."""
+    label = "stdout" if stream == "StdOut" else "stderr"
+    proxy_path = session.config.require("proxy")
+    usable_proxy(proxy_path)
+    with session.client() as act:
+        rows = output_rows(act, selected_ids(ids), name, state, stream)
+    out = click.get_binary_stream("stdout")
+    with CEConnections(proxy_path) as ces:
+        for row in rows:
+            chunks = stream_output(ces, row, stream)
+            if chunks is None:
+                click.echo(f"{label} not yet available for job {row['c_id']} {row.get('c_jobname')}", err=True)
+                continue
+            for chunk in chunks:
+                out.write(chunk)
+            out.flush()
+
+
+# --------------------------------------------------------------------------- completion
+
+
+@cli.command()
+@click.argument("shell", type=click.Choice(["bash", "zsh", "fish"]))
+def completion(shell: str) -> None:
+    """Print the shell completion script for SHELL.
+
+    \b
+    bash:  eval "$(act completion bash)"        (add it to ~/.bashrc)
+    zsh:   eval "$(act completion zsh)"         (add it to ~/.zshrc)
+    fish:  act completion fish > ~/.config/fish/completions/act.fish
+    """
+    completer = get_completion_class(shell)
+    if completer is None:  # pragma: no cover - click ships all three
+        raise click.BadParameter(f"no completion for {shell}")
+    click.echo(completer(cli, {}, "act", "_ACT_COMPLETE").source())
 
 
 def main() -> None:

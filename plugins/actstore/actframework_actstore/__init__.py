@@ -125,20 +125,24 @@ def _client(context: StorageContext) -> ACTClient:
 
 def _upload_to_server(context: StorageContext, job: StorageJob) -> list[StagedFile]:
     """``act sub``: each local input to ``PUT /jobs/<id>/data/<name>``."""
+    act = _client(context)
+    local = [entry for entry in job.inputs if entry.is_local]
+    for entry in local:
+        if not entry.local_path.is_file():
+            act.close()
+            raise StorageError(f"Given path {entry.local_path} is not a file")
+    sizes = [entry.local_path.stat().st_size for entry in local]
+    context.progress.expect(files=len(local), nbytes=sum(sizes))
     staged: list[StagedFile] = []
-    with _client(context) as act:
-        for entry in job.inputs:
-            if not entry.is_local:
-                continue
+    with act:
+        for entry, size in zip(local, sizes, strict=True):
             path = entry.local_path
-            if not path.is_file():
-                raise StorageError(f"Given path {path} is not a file")
             try:
-                act.upload_input(job.id, entry.name, path)
+                act.upload_input(job.id, entry.name, path, progress=context.progress.advance)
             except ActError as exc:
                 raise StorageError(f"Error uploading file {path}: {exc}") from exc
-            staged.append(StagedFile(entry.name, f"{context.server_url}/jobs/{job.id}/data/{entry.name}",
-                                     path.stat().st_size))
+            context.progress.file_done()
+            staged.append(StagedFile(entry.name, f"{context.server_url}/jobs/{job.id}/data/{entry.name}", size))
     return staged
 
 
@@ -155,7 +159,8 @@ def _download_from_server(context: StorageContext, job: StorageJob, destination:
                 prefix = f"{folder}/" if folder else ""
                 for name in names:
                     relative = prefix + name
-                    act.download_result(job.id, relative, _inside(destination, Path(relative), job))
+                    act.download_result(job.id, relative, _inside(destination, Path(relative), job),
+                                        context.progress)
                     files.append(relative)
                 pending.extend(prefix + sub for sub in folders)
     except BaseException:

@@ -1,0 +1,111 @@
+"""Submitting job descriptions: the three steps of ``act sub`` as a library call.
+
+aCT takes a job in three steps: create it (``POST /jobs``: the server hands
+out ids), stage its inputs (through the storage backend), then confirm it
+with its final description (``PUT /jobs``: only now does the engine see
+it). A job that was created but not confirmed is killed before the call
+returns, so that nothing is left half-made on the server.
+
+Ctrl-C is handled as aCT's client does (act-spec §B.6): the create and
+confirm steps cannot be interrupted half-way (the interrupt is raised when
+the step is over), the uploads can, and the cleanup of unconfirmed jobs
+always runs to its end.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+from actframework import xrsl
+from actframework.client.api import ACTClient
+from actframework.client.interrupts import deferred_interrupt, ignored_interrupt
+from actframework.errors import ActError
+from actframework.hookspecs import InputFile, StorageContext, StorageJob
+from actframework.plugins import StorageManager
+
+#: Description files per batch (act-client's).
+SUBMIT_BATCH = 100
+
+
+@dataclass(frozen=True)
+class Submitted:
+    """What became of one job of a description file."""
+
+    path: str
+    """The description file it came from."""
+    name: str
+    """The job's name (its ``jobname``, else the file's path)."""
+    id: int | None = None
+    """The aCT job id, when the job was accepted."""
+    error: str | None = None
+    """Why it was not, otherwise."""
+
+    @property
+    def ok(self) -> bool:
+        return self.error is None
+
+
+def read_descriptions(paths: Sequence[Path]) -> tuple[list[tuple[str, xrsl.XRSLJob]], list[Submitted]]:
+    """(jobs, failures): every job of every readable description file, and
+    one failure per file that cannot be read or parsed (its message names
+    the file, line and column)."""
+    jobs: list[tuple[str, xrsl.XRSLJob]] = []
+    failures: list[Submitted] = []
+    for path in paths:
+        try:
+            parsed = xrsl.parse_file(path)
+        except ActError as exc:
+            failures.append(Submitted(str(path), str(path), error=str(exc)))
+            continue
+        jobs.extend((str(path), job) for job in parsed)
+    return jobs, failures
+
+
+def submit_batch(act: ACTClient, storage: StorageManager, context: StorageContext,
+                 clusters: Sequence[str], jobs: Sequence[tuple[str, xrsl.XRSLJob]],
+                 announce: Callable[[str], None] = lambda _line: None) -> list[Submitted]:
+    """Create, stage and confirm ``jobs`` (one batch); one result per job,
+    in order. Jobs that fail at any step are killed on the server
+    (``announce`` hears about it first, as act-client tells its user)."""
+    if not jobs:
+        return []
+    with deferred_interrupt():
+        created = act.create_jobs([list(clusters)] * len(jobs))
+    results: list[Submitted | None] = [None] * len(jobs)
+    unconfirmed: list[int] = [int(answer["id"]) for answer in created if "msg" not in answer]
+    try:
+        to_confirm: list[tuple[int, int, str]] = []  # (position, id, description)
+        for position, ((path, job), answer) in enumerate(zip(jobs, created, strict=True)):
+            name = job.get_string("jobname") or path
+            if "msg" in answer:
+                results[position] = Submitted(path, name, error=str(answer["msg"]))
+                continue
+            job_id = int(answer["id"])
+            storage_job = StorageJob(id=job_id, description=xrsl.unparse(job), name=name,
+                                     inputs=tuple(InputFile(n, s) for n, s in job.inputfiles))
+            try:
+                staged = storage.stage_inputs(context, storage_job)
+                text = storage.rewrite_description(context, storage_job, staged)
+            except ActError as exc:
+                results[position] = Submitted(path, name, job_id, error=str(exc))
+                continue
+            to_confirm.append((position, job_id, text))
+        if to_confirm:
+            with deferred_interrupt():
+                answers = act.confirm_jobs([(job_id, text) for _, job_id, text in to_confirm])
+                for (position, job_id, _), answer in zip(to_confirm, answers, strict=True):
+                    path, job = jobs[position]
+                    name = job.get_string("jobname") or path
+                    if "msg" in answer:
+                        results[position] = Submitted(path, name, job_id, error=str(answer["msg"]))
+                    else:
+                        results[position] = Submitted(path, str(answer.get("name") or name), job_id)
+                        unconfirmed.remove(job_id)
+    finally:
+        if unconfirmed:
+            with ignored_interrupt():
+                announce("Cleaning up failed or cancelled jobs ...")
+                act.kill(unconfirmed)
+    return [result for result in results if result is not None]
