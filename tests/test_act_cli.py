@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import signal
 import subprocess
 import sys
 import time
@@ -22,7 +23,8 @@ JOB = ('&(executable="/bin/cat")(arguments="in.txt")(inputfiles=("in.txt" ""))'
 
 
 class Act:
-    def __init__(self, binary: Path, stack: Stack | None, home: Path, proxy: Path, server: str | None = None) -> None:
+    def __init__(self, binary: Path, stack: Stack | None, home: Path, proxy: Path, server: str | None = None,
+                 ca_dir: Path | None = None) -> None:
         self.binary = binary
         self.workdir = home / "work"
         self.workdir.mkdir(parents=True)
@@ -33,6 +35,7 @@ class Act:
         self.conf.write_text(f"server: {url}\ntoken: {self.token}\nproxy: {proxy}\n"
                              f"clusters:\n  default:\n    - {cluster}\n")
         self.env = {"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "HOME": str(home), "LANG": "C.UTF-8",
+                    "X509_CERT_DIR": str(ca_dir or "/etc/grid-security/certificates"),
                     "XDG_CONFIG_HOME": str(home / "config"), "XDG_DATA_HOME": str(home / "data")}
 
     def run(self, *args: str, expect: int = 0, conf: bool = True) -> subprocess.CompletedProcess[str]:
@@ -48,7 +51,7 @@ def act(make_stack: StackFactory, arc_ce, tmp_path: Path) -> Act:
     if not ACT.exists():
         pytest.fail(f"{ACT} is missing: install actframework into the test interpreter")
     stack = make_stack("sqlite", run=True)
-    cli = Act(ACT, stack, tmp_path / "ours", arc_ce.proxy)
+    cli = Act(ACT, stack, tmp_path / "ours", arc_ce.proxy, ca_dir=arc_ce.ca_dir)
     cli.stack = stack  # type: ignore[attr-defined]
     return cli
 
@@ -128,3 +131,64 @@ def test_errors_are_one_line_with_exit_code_1(act: Act, tmp_path: Path, arc_ce) 
     failed = down.run("stat", expect=1)
     assert failed.stderr.count("\n") == 1 and "Traceback" not in failed.stderr
     assert act.run("--version", conf=False).stdout.startswith("act, version ")
+
+
+def submit_one(act: Act, name: str, description: str, *extra: str) -> tuple[int, subprocess.CompletedProcess[str]]:
+    (act.workdir / f"{name}.xrsl").write_text(description)
+    done = act.run("sub", *extra, f"{name}.xrsl")
+    last = done.stdout.splitlines()[-1]
+    assert last.startswith(f"Inserted job {name} with ID "), done.stdout
+    return int(last.rsplit(" ", 1)[1]), done
+
+
+def test_cat_shows_a_running_jobs_stdout_and_stderr_from_the_ce(act: Act) -> None:
+    act.run("proxy")
+    (act.workdir / "in.txt").write_text("shown by cat\n")
+    job = ('&(executable="/bin/sh")(arguments="-c" "cat in.txt; echo to-stderr >&2; sleep 60")'
+           '(inputfiles=("in.txt" ""))(stdout="out.txt")(stderr="err.txt")(jobname="catted")\n')
+    job_id, submitted = submit_one(act, "catted", job, "--progress")
+    assert submitted.stdout.splitlines()[0] == "Submitting batch of 1 jobs ..."  # the bar stays on stderr
+    deadline = time.monotonic() + 180
+    while True:
+        shown = act.run("cat", "-i", str(job_id))
+        if shown.stdout:
+            break
+        assert "stdout not yet available for job" in shown.stderr
+        assert time.monotonic() < deadline, "stdout never appeared"
+        time.sleep(1)
+    assert shown.stdout == "shown by cat\n"
+    assert act.run("cat", "-e", "-i", str(job_id)).stdout == "to-stderr\n"
+    assert act.run("kill", "-i", str(job_id)).stdout == "Will kill 1 jobs\n"
+    lines = act.run("stat", "--watch", "1", "-i", str(job_id)).stdout.splitlines()
+    assert lines[-1].split()[-1] == "cancelled"
+    assert act.run("clean", "-i", str(job_id)).stdout == "Cleaned 1 jobs\n"
+
+
+def test_ctrl_c_during_get_removes_the_partial_download_and_keeps_the_job(act: Act) -> None:
+    act.run("proxy")
+    (act.workdir / "many.sh").write_text("#!/bin/sh\nmkdir out\nfor i in $(seq 2000); do echo $i > out/f$i; done\n")
+    many = ('&(executable="/bin/sh")(arguments="many.sh")(inputfiles=("many.sh" ""))'
+            '(outputfiles=("out/" ""))(jobname="many")\n')
+    job_id, _ = submit_one(act, "many", many)
+    act.run("stat", "--watch", "1", "-i", str(job_id))
+    assert act.stack.jobs([job_id])[job_id]["a_arcstate"] == "done"  # type: ignore[attr-defined]
+    ce_id = act.stack.jobs([job_id])[job_id]["a_IDFromEndpoint"]  # type: ignore[attr-defined]
+    target = act.workdir / ce_id
+    command = [str(act.binary), "--conf", str(act.conf), "get", "-i", str(job_id)]
+    getter = subprocess.Popen(command, cwd=act.workdir, env=act.env, stdout=subprocess.PIPE,
+                              stderr=subprocess.PIPE, text=True)
+    deadline = time.monotonic() + 60
+    while not (target / "out").is_dir() or len(list((target / "out").iterdir())) < 50:
+        assert getter.poll() is None, f"get ended before it could be interrupted: {getter.communicate()}"
+        assert time.monotonic() < deadline
+        time.sleep(0.02)
+    getter.send_signal(signal.SIGINT)
+    out, err = getter.communicate(timeout=60)
+    assert getter.returncode == 1, (out, err)
+    assert "Stopping job download ..." in err and "Traceback" not in err
+    assert not target.exists()
+    assert act.stack.jobs([job_id])[job_id]["a_arcstate"] == "done"  # type: ignore[attr-defined]
+    # Nothing was lost: a second get downloads everything and cleans the job.
+    assert act.run("get", "-i", str(job_id)).stdout == f"Results for job many stored in {ce_id}\n"
+    assert len(list((target / "out").iterdir())) == 2000
+    assert act.run("stat", "-i", str(job_id)).stdout == ""

@@ -23,7 +23,6 @@ import pytest
 import requests
 from fixtures.server import LiveServer
 
-from actframework.db.records import Confirmation
 
 pytestmark = pytest.mark.integration
 
@@ -35,25 +34,6 @@ LIMIT = 100_000
 # --------------------------------------------------------------------------- helpers
 
 
-def new_job(api: LiveServer, proxyid: int, state: str | None = None, ce_id: str | None = None) -> int:
-    """A client job of ``proxyid``; with ``state``, handed over and moved there."""
-    [job] = api.store.create_client_jobs(proxyid, [[api.config.clusters[0]]])
-    if state is None:
-        return job
-    assert api.store.confirm_client_jobs(proxyid, [Confirmation(job, f"job{job}", "&(executable=a)")]) == [True]
-    arc_id = next(r.arc_id for r in api.store.handover() if r.client_id == job)
-    fields = {"IDFromEndpoint": ce_id} if ce_id is not None else {}
-    assert api.store.set_arcstate([arc_id], state, ["tosubmit"], fields=fields) == [arc_id]
-    return job
-
-
-def write_results(api: LiveServer, ce_id: str, files: dict[str, bytes]) -> Path:
-    root = api.config.results_dir / ce_id
-    root.mkdir(parents=True, exist_ok=True)
-    for name, content in files.items():
-        (root / name).parent.mkdir(parents=True, exist_ok=True)
-        (root / name).write_bytes(content)
-    return root
 
 
 def all_files(directory: Path) -> list[str]:
@@ -162,7 +142,7 @@ def limited_url(api: LiveServer, _limited_servers: _LimitedServers) -> str:
 
 def test_chunked_upload_lands_in_the_jobs_input_dir(api: LiveServer, arc_ce) -> None:
     proxyid, token = api.token_for(arc_ce.proxy)
-    job = new_job(api, proxyid)
+    job = api.new_job(proxyid)
     data = os.urandom(3 * MIB + 17)
     response = api.session(token).put(f"{api.url}/jobs/{job}/data/input.bin", data=chunks_of(data))
     assert response.status_code == 204 and response.content == b""
@@ -172,7 +152,7 @@ def test_chunked_upload_lands_in_the_jobs_input_dir(api: LiveServer, arc_ce) -> 
 
 def test_upload_with_content_length_to_a_nested_path_replaces_older_content(api: LiveServer, arc_ce) -> None:
     proxyid, token = api.token_for(arc_ce.proxy)
-    job = new_job(api, proxyid)
+    job = api.new_job(proxyid)
     session = api.session(token)
     url = f"{api.url}/jobs/{job}/data/sub/dir/file.txt"
     assert session.put(url, data=b"old content, longer than the new").status_code == 204
@@ -185,7 +165,7 @@ def test_upload_with_content_length_to_a_nested_path_replaces_older_content(api:
 
 def test_empty_upload_creates_an_empty_file(api: LiveServer, arc_ce) -> None:
     proxyid, token = api.token_for(arc_ce.proxy)
-    job = new_job(api, proxyid)
+    job = api.new_job(proxyid)
     assert api.session(token).put(f"{api.url}/jobs/{job}/data/empty", data=b"").status_code == 204
     assert (api.config.inputs_dir / str(job) / "empty").read_bytes() == b""
 
@@ -193,7 +173,7 @@ def test_empty_upload_creates_an_empty_file(api: LiveServer, arc_ce) -> None:
 def test_upload_to_a_job_of_another_user_or_no_job_is_refused(api: LiveServer, arc_ce) -> None:
     owner, _ = api.token_for(arc_ce.proxy)
     _, other_token = api.token_for(arc_ce.proxy2)
-    job = new_job(api, owner)
+    job = api.new_job(owner)
     session = api.session(other_token)
     for job_id in (job, 999_999, 2**40):
         response = session.put(f"{api.url}/jobs/{job_id}/data/x", data=b"data")
@@ -219,7 +199,7 @@ def test_upload_to_a_job_of_another_user_or_no_job_is_refused(api: LiveServer, a
 )
 def test_upload_paths_that_leave_the_job_dir_are_refused(api: LiveServer, arc_ce, target: str) -> None:
     proxyid, token = api.token_for(arc_ce.proxy)
-    job = new_job(api, proxyid)
+    job = api.new_job(proxyid)
     status, body = raw_request(api, "PUT", target.format(job=job), token, b"payload")
     assert status == 400 and b"Invalid file path" in body
     assert all_files(api.config.inputs_dir) == []
@@ -228,7 +208,7 @@ def test_upload_paths_that_leave_the_job_dir_are_refused(api: LiveServer, arc_ce
 
 def test_upload_through_a_symlink_out_of_the_job_dir_is_refused(api: LiveServer, arc_ce, tmp_path: Path) -> None:
     proxyid, token = api.token_for(arc_ce.proxy)
-    job = new_job(api, proxyid)
+    job = api.new_job(proxyid)
     outside = tmp_path / "outside"
     outside.mkdir()
     job_dir = api.config.inputs_dir / str(job)
@@ -244,7 +224,7 @@ def test_upload_through_a_symlink_out_of_the_job_dir_is_refused(api: LiveServer,
 
 def test_oversized_chunked_upload_gets_413_and_leaves_nothing(api: LiveServer, arc_ce, limited_url: str) -> None:
     proxyid, token = api.token_for(arc_ce.proxy)
-    job = new_job(api, proxyid)
+    job = api.new_job(proxyid)
     session = api.session(token)
     response = session.put(f"{limited_url}/jobs/{job}/data/new/dir/big",
                            data=chunks_of(os.urandom(3 * LIMIT), 10_000))
@@ -265,7 +245,7 @@ def test_oversized_chunked_upload_gets_413_and_leaves_nothing(api: LiveServer, a
 def test_declared_oversized_upload_gets_413_before_the_body_is_sent(
         api: LiveServer, arc_ce, limited_url: str) -> None:
     proxyid, token = api.token_for(arc_ce.proxy)
-    job = new_job(api, proxyid)
+    job = api.new_job(proxyid)
     host, port = limited_url.removeprefix("http://").split(":")
     connection = http.client.HTTPConnection(host, int(port), timeout=30)
     try:
@@ -285,7 +265,7 @@ def test_declared_oversized_upload_gets_413_before_the_body_is_sent(
 
 def test_large_upload_is_written_without_holding_it_in_memory(api: LiveServer, arc_ce) -> None:
     proxyid, token = api.token_for(arc_ce.proxy)
-    job = new_job(api, proxyid)
+    job = api.new_job(proxyid)
     size = 64 * MIB
     block = os.urandom(MIB)
     pid = api.process.pid
@@ -305,7 +285,7 @@ def test_large_upload_is_written_without_holding_it_in_memory(api: LiveServer, a
 def test_legacy_upload_takes_id_and_filename_from_the_query(api: LiveServer, arc_ce) -> None:
     proxyid, token = api.token_for(arc_ce.proxy)
     _, other_token = api.token_for(arc_ce.proxy2)
-    job = new_job(api, proxyid)
+    job = api.new_job(proxyid)
     session = api.session(token)
     data = os.urandom(MIB)
     response = session.put(f"{api.url}/data", params={"id": str(job), "filename": "in.dat"}, data=chunks_of(data))
@@ -333,8 +313,8 @@ def test_legacy_upload_takes_id_and_filename_from_the_query(api: LiveServer, arc
 
 def test_results_listing_files_and_subdirectories(api: LiveServer, arc_ce) -> None:
     proxyid, token = api.token_for(arc_ce.proxy)
-    job = new_job(api, proxyid, "done", "ceJob1")
-    write_results(api, "ceJob1", {"stdout": b"hello\n", "b.txt": b"b", "sub/inner.dat": b"inner",
+    job = api.new_job(proxyid, "done", "ceJob1")
+    api.write_results("ceJob1", {"stdout": b"hello\n", "b.txt": b"b", "sub/inner.dat": b"inner",
                                   "sub/deeper/x": b"x"})
     (api.config.results_dir / "ceJob1" / "emptydir").mkdir()
     session = api.session(token)
@@ -355,9 +335,9 @@ def test_results_listing_files_and_subdirectories(api: LiveServer, arc_ce) -> No
 
 def test_results_file_supports_range_requests(api: LiveServer, arc_ce) -> None:
     proxyid, token = api.token_for(arc_ce.proxy)
-    job = new_job(api, proxyid, "donefailed", "ceJob2")
+    job = api.new_job(proxyid, "donefailed", "ceJob2")
     data = os.urandom(300_000)
-    write_results(api, "ceJob2", {"out.bin": data})
+    api.write_results("ceJob2", {"out.bin": data})
     session = api.session(token)
     url = f"{api.url}/jobs/{job}/results/out.bin"
     response = session.get(url, headers={"Range": "bytes=1000-1999"})
@@ -375,14 +355,14 @@ def test_results_file_supports_range_requests(api: LiveServer, arc_ce) -> None:
 def test_results_need_a_done_job_of_the_caller_with_a_results_dir(api: LiveServer, arc_ce) -> None:
     proxyid, token = api.token_for(arc_ce.proxy)
     _, other_token = api.token_for(arc_ce.proxy2)
-    running = new_job(api, proxyid, "running", "ceRunning")
-    unconfirmed = new_job(api, proxyid)
-    done = new_job(api, proxyid, "done", "ceDone")
-    no_dir = new_job(api, proxyid, "done", "ceNoDir")
-    odd = new_job(api, proxyid, "done", "..")
-    no_ce_id = new_job(api, proxyid, "done")
-    write_results(api, "ceRunning", {"f": b"f"})
-    write_results(api, "ceDone", {"f": b"f"})
+    running = api.new_job(proxyid, "running", "ceRunning")
+    unconfirmed = api.new_job(proxyid)
+    done = api.new_job(proxyid, "done", "ceDone")
+    no_dir = api.new_job(proxyid, "done", "ceNoDir")
+    odd = api.new_job(proxyid, "done", "..")
+    no_ce_id = api.new_job(proxyid, "done")
+    api.write_results("ceRunning", {"f": b"f"})
+    api.write_results("ceDone", {"f": b"f"})
     session = api.session(token)
     for job in (running, unconfirmed, 999_999, 2**40):
         for path in ("", "f"):
@@ -400,10 +380,10 @@ def test_results_need_a_done_job_of_the_caller_with_a_results_dir(api: LiveServe
 
 def test_results_paths_cannot_leave_the_job_results_dir(api: LiveServer, arc_ce, tmp_path: Path) -> None:
     proxyid, token = api.token_for(arc_ce.proxy)
-    job = new_job(api, proxyid, "done", "ceJob3")
-    new_job(api, proxyid, "done", "ceNeighbour")
-    write_results(api, "ceNeighbour", {"secret": b"neighbour"})
-    root = write_results(api, "ceJob3", {"f": b"f", "sub/g": b"g"})
+    job = api.new_job(proxyid, "done", "ceJob3")
+    api.new_job(proxyid, "done", "ceNeighbour")
+    api.write_results("ceNeighbour", {"secret": b"neighbour"})
+    root = api.write_results("ceJob3", {"f": b"f", "sub/g": b"g"})
     secret = tmp_path / "secret"
     secret.write_bytes(b"secret")
     (root / "outlink").symlink_to(secret)
@@ -425,7 +405,7 @@ def test_results_paths_cannot_leave_the_job_results_dir(api: LiveServer, arc_ce,
 
 def test_large_result_file_is_streamed(api: LiveServer, arc_ce) -> None:
     proxyid, token = api.token_for(arc_ce.proxy)
-    job = new_job(api, proxyid, "done", "ceLarge")
+    job = api.new_job(proxyid, "done", "ceLarge")
     root = api.config.results_dir / "ceLarge"
     root.mkdir(parents=True)
     size = 64 * MIB
@@ -463,9 +443,9 @@ def test_large_result_file_is_streamed(api: LiveServer, arc_ce) -> None:
 
 def test_legacy_results_zip_holds_the_results_dir(api: LiveServer, arc_ce) -> None:
     proxyid, token = api.token_for(arc_ce.proxy)
-    job = new_job(api, proxyid, "done", "ceZip")
+    job = api.new_job(proxyid, "done", "ceZip")
     files = {"stdout": b"out\n", "sub/data.bin": os.urandom(3 * MIB), "sub/deeper/x.txt": b"x" * 5000}
-    root = write_results(api, "ceZip", files)
+    root = api.write_results("ceZip", files)
     (root / "emptydir").mkdir()
     response = api.session(token).get(f"{api.url}/results", params={"id": str(job)})
     assert response.status_code == 200
@@ -481,11 +461,11 @@ def test_legacy_results_zip_holds_the_results_dir(api: LiveServer, arc_ce) -> No
 def test_legacy_results_statuses(api: LiveServer, arc_ce) -> None:
     proxyid, token = api.token_for(arc_ce.proxy)
     _, other_token = api.token_for(arc_ce.proxy2)
-    done = new_job(api, proxyid, "donefailed", "ceLegacy")
-    no_dir = new_job(api, proxyid, "done", "ceLegacyNoDir")
-    running = new_job(api, proxyid, "running", "ceLegacyRunning")
-    write_results(api, "ceLegacy", {"f": b"f"})
-    write_results(api, "ceLegacyRunning", {"f": b"f"})
+    done = api.new_job(proxyid, "donefailed", "ceLegacy")
+    no_dir = api.new_job(proxyid, "done", "ceLegacyNoDir")
+    running = api.new_job(proxyid, "running", "ceLegacyRunning")
+    api.write_results("ceLegacy", {"f": b"f"})
+    api.write_results("ceLegacyRunning", {"f": b"f"})
     session = api.session(token)
     url = f"{api.url}/results"
     response = session.get(url, params={"id": str(no_dir)})

@@ -33,6 +33,7 @@ from typing import Any, Final
 from urllib.parse import quote
 
 from actframework import x509
+from actframework.client import legacy
 from actframework.config import ClientConfig
 from actframework.errors import ConfigError, ServerError, TransportError
 from actframework.hookspecs import SILENT, TransferProgress
@@ -76,6 +77,10 @@ def _id_batches(ids: Ids) -> Iterator[str | None]:
         yield ",".join(str(i) for i in unique[start:start + ID_BATCH])
 
 
+class _OldServer(Exception):
+    """The server lacks a route that aCT added later (internal signal)."""
+
+
 class ACTClient:
     """A user's session with one aCT server."""
 
@@ -87,6 +92,7 @@ class ACTClient:
         self.token = token
         """The bearer token in use (what storage backends authenticate with)."""
         self.http = HTTPClient(self.url, token=token, **self._options)
+        self._old_routes = False
 
     @classmethod
     def from_config(cls, config: ClientConfig, *, server: str | None = None, need_token: bool = True) -> ACTClient:
@@ -152,12 +158,25 @@ class ACTClient:
         """Step 1 of submission: one ``{"id": n}`` or ``{"msg": why}`` per job."""
         return list(self._call("POST", "jobs", json=[{"clusterlist": list(c)} for c in clusterlists]) or [])
 
-    def upload_input(self, job_id: int, name: str, source: Path | bytes,
+    def upload_input(self, job_id: int, name: str, source: Path,
                      progress: Progress | None = None) -> None:
         """Step 2: one local input file of a created job, streamed
-        (``progress`` is told the bytes as they go)."""
-        path = f"jobs/{int(job_id)}/data/{quote(name)}"
-        self._call("PUT", path, expect=204, data=source, progress=progress)
+        (``progress`` is told the bytes as they go). A server without
+        ``PUT /jobs/<id>/data/<name>`` (aCT before it) gets the file by its
+        older ``PUT /data``: the first file is then sent twice, the others
+        go straight to the old route."""
+        if not self._old_routes:
+            response = self.http.request("PUT", f"jobs/{int(job_id)}/data/{quote(name)}", data=source,
+                                         progress=progress)
+            if response.status_code == 204:
+                return
+            body = legacy.answer_body(response)
+            if not legacy.route_missing(response.status_code, body):
+                _answer(response.status_code, body, expect=204)
+            self._old_routes = True
+            if progress is not None:
+                progress(-source.stat().st_size)
+        legacy.upload_input_legacy(self.http, job_id, name, source, progress)
 
     def confirm_jobs(self, jobs: Sequence[tuple[int, str]]) -> list[dict[str, Any]]:
         """Step 3: the final descriptions; ``{"id", "name"}`` or ``{"msg"}`` per job."""
@@ -206,9 +225,49 @@ class ACTClient:
 
     def list_results(self, job_id: int, path: str = "") -> tuple[list[str], list[str]]:
         """(files, directories) in one directory of a job's results."""
-        listing = self._call("GET", f"jobs/{int(job_id)}/results/{quote(path.strip('/'))}"
-                             + ("/" if path.strip("/") else "")) or {}
-        return list(listing.get("file") or []), list(listing.get("dir") or [])
+        folder = path.strip("/")
+        response = self.http.request("GET", f"jobs/{int(job_id)}/results/{quote(folder)}" + ("/" if folder else ""))
+        body = legacy.answer_body(response)
+        if response.status_code == 200 and isinstance(body, dict):
+            return list(body.get("file") or []), list(body.get("dir") or [])
+        if legacy.route_missing(response.status_code, body):
+            raise _OldServer
+        _answer(response.status_code, body)  # the server's msg for an error
+        raise ServerError(response.status_code, f"job {job_id}: the results listing is not a JSON object")
+
+    def download_results(self, job_id: int, destination: Path, progress: TransferProgress = SILENT) -> list[str]:
+        """All of a job's results into the empty directory ``destination``;
+        the relative paths of the files. Names the server lists are kept
+        inside ``destination``. A server without the listing routes (aCT
+        before them) sends the results as one zip (``GET /results``)."""
+        if not self._old_routes:
+            try:
+                return self._download_listed(job_id, destination, progress)
+            except _OldServer:
+                self._old_routes = True
+        files = legacy.download_results_zip(self.http, job_id, destination, progress.advance)
+        progress.expect(files=len(files))
+        for _ in files:
+            progress.file_done()
+        return files
+
+    def _download_listed(self, job_id: int, destination: Path, progress: TransferProgress) -> list[str]:
+        files: list[str] = []
+        pending = [""]
+        root = destination.resolve()
+        while pending:
+            folder = pending.pop()
+            names, folders = self.list_results(job_id, folder)
+            prefix = f"{folder}/" if folder else ""
+            for name in names:
+                relative = prefix + name
+                target = (root / relative).resolve()
+                if not target.is_relative_to(root) or target == root:
+                    raise ServerError(0, f"job {job_id}: the server listed {relative!r}, outside the results")
+                self.download_result(job_id, relative, target, progress)
+                files.append(relative)
+            pending.extend(prefix + sub for sub in folders)
+        return sorted(files)
 
     def download_result(self, job_id: int, path: str, destination: Path,
                         progress: TransferProgress = SILENT) -> int:

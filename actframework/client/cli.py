@@ -282,9 +282,11 @@ def _valid_proxy_exists(path: Path) -> bool:
 
 
 def _ask_passphrase(key: Path) -> str:
-    if not sys.stdin.isatty():
-        raise ConfigError(f"{key} is encrypted and there is no terminal to ask for its passphrase")
-    return str(click.prompt(f"Passphrase of {key}", hide_input=True))
+    """From the terminal, or a line on stdin (``echo ... | act proxy --create``)."""
+    try:
+        return str(click.prompt(f"Passphrase of {key}", hide_input=True, err=True))
+    except click.Abort:
+        raise ConfigError(f"{key} is encrypted and no passphrase was given") from None
 
 
 # --------------------------------------------------------------------------- stat
@@ -385,8 +387,7 @@ def sub(session: Session, clusterlist: str, webdav: str, progress: bool | None,
             jobs, unreadable = read_descriptions(batch)
             for failure in unreadable:
                 click.echo(f"Job description {failure.path} not submitted: {failure.error}")
-            results = submit_batch(act, storage, context, clusters, jobs, announce=click.echo)
-            _report_submissions(results)
+            submit_batch(act, storage, context, clusters, jobs, report=_report_submissions, announce=click.echo)
 
 
 def _report_submissions(results: Sequence[Submitted]) -> None:

@@ -65,10 +65,12 @@ def read_descriptions(paths: Sequence[Path]) -> tuple[list[tuple[str, xrsl.XRSLJ
 
 def submit_batch(act: ACTClient, storage: StorageManager, context: StorageContext,
                  clusters: Sequence[str], jobs: Sequence[tuple[str, xrsl.XRSLJob]],
+                 report: Callable[[Sequence[Submitted]], None] = lambda _results: None,
                  announce: Callable[[str], None] = lambda _line: None) -> list[Submitted]:
     """Create, stage and confirm ``jobs`` (one batch); one result per job,
-    in order. Jobs that fail at any step are killed on the server
-    (``announce`` hears about it first, as act-client tells its user)."""
+    in order, also given to ``report`` as soon as they are known. Jobs that
+    fail at any step are then killed on the server (``announce`` hears
+    about it first, as act-client tells its user)."""
     if not jobs:
         return []
     with deferred_interrupt():
@@ -103,9 +105,11 @@ def submit_batch(act: ACTClient, storage: StorageManager, context: StorageContex
                     else:
                         results[position] = Submitted(path, str(answer.get("name") or name), job_id)
                         unconfirmed.remove(job_id)
+        final = [result for result in results if result is not None]
+        report(final)
     finally:
         if unconfirmed:
             with ignored_interrupt():
                 announce("Cleaning up failed or cancelled jobs ...")
                 act.kill(unconfirmed)
-    return [result for result in results if result is not None]
+    return final

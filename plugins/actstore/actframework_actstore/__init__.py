@@ -1,7 +1,8 @@
 """Storage backend ``actstore``: input files live on the aCT server itself.
 
 The client uploads each local input file with ``PUT /jobs/<id>/data/<name>``
-(``PUT /data`` on older servers), and the server keeps it as
+(``PUT /data`` on older servers, see :mod:`actframework.client.legacy`), and
+the server keeps it as
 ``<data_dir>/inputs/<id>/<name>``; the engine uploads those files into the
 CE session once the CE has created the job, and fetches the outputs from
 the CE into ``<data_dir>/results/<CE id>/``, where ``act get`` lists and
@@ -147,26 +148,16 @@ def _upload_to_server(context: StorageContext, job: StorageJob) -> list[StagedFi
 
 
 def _download_from_server(context: StorageContext, job: StorageJob, destination: Path) -> ResultLocation:
-    """``act get``: the job's results, listed and downloaded recursively.
-    A failed download removes what it wrote (``destination`` included)."""
-    files: list[str] = []
+    """``act get``: the job's results, listed and downloaded recursively
+    (one zip from servers that predate the listing). A failed download
+    removes what it wrote (``destination`` included)."""
     try:
         with _client(context) as act:
-            pending = [""]
-            while pending:
-                folder = pending.pop()
-                names, folders = act.list_results(job.id, folder)
-                prefix = f"{folder}/" if folder else ""
-                for name in names:
-                    relative = prefix + name
-                    act.download_result(job.id, relative, _inside(destination, Path(relative), job),
-                                        context.progress)
-                    files.append(relative)
-                pending.extend(prefix + sub for sub in folders)
+            files = act.download_results(job.id, destination, context.progress)
     except BaseException:
         shutil.rmtree(destination, ignore_errors=True)
         raise
-    return ResultLocation(job.id, str(destination), tuple(sorted(files)))
+    return ResultLocation(job.id, str(destination), tuple(files))
 
 
 def _job_inputs(context: StorageContext, job: StorageJob) -> Path:
