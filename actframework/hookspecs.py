@@ -42,6 +42,12 @@ Who calls what, in the life of one job:
 4. ``act clean``, ``act get`` and ``act kill`` (client) and the engine's
    cleaner call :func:`act_clean_up` so that nothing a job staged is left
    behind.
+
+Transfers report to ``context.progress`` (:class:`TransferProgress`):
+``expect`` what is coming, ``advance`` per chunk, ``file_done`` per file.
+``act`` draws its progress bars from it, and stops a download on Ctrl-C by
+raising :class:`~actframework.errors.TransferCancelled` from ``advance``:
+let it through, after removing the partial file.
 """
 
 from __future__ import annotations

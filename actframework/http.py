@@ -32,6 +32,7 @@ import json as jsonlib
 import logging
 import os
 import random
+import secrets
 import socket
 import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
@@ -45,6 +46,7 @@ from requests.adapters import HTTPAdapter
 
 from actframework import __version__
 from actframework.errors import TransportError
+from actframework.hookspecs import SILENT, TransferProgress
 
 log = logging.getLogger(__name__)
 
@@ -194,6 +196,8 @@ class RetryPolicy:
     backoff: float = 0.5
     """Seconds before the first retry; doubled for each further one (with jitter)."""
     max_sleep: float = 10.0
+    statuses: frozenset[int] = RETRY_STATUSES
+    """Answers worth another try (storage that reports a busy pool as 500 adds it)."""
 
     def delay(self, retry: int, retry_after: str | None = None) -> float:
         if retry_after and retry_after.isdigit():
@@ -328,7 +332,7 @@ class HTTPClient:
                 except requests.RequestException as exc:
                     raise TransportError(f"{method} {url}: {_reason(exc)}") from exc
                 _quickack(response)
-                if response.status_code in RETRY_STATUSES and attempt + 1 < attempts:
+                if response.status_code in self.retry.statuses and attempt + 1 < attempts:
                     pause = self.retry.delay(attempt, response.headers.get("Retry-After"))
                     log.info("%s %s: HTTP %d; retrying in %.1f s", method, url,
                              response.status_code, pause)
@@ -398,3 +402,29 @@ def _reason(exc: BaseException) -> str:
                 return reason
         return "connection failed"
     return exc.__class__.__name__
+
+
+def save_body(response: requests.Response, destination: Path, progress: TransferProgress = SILENT,
+              chunk_size: int = 8 * 1024 * 1024) -> int:
+    """Stream a response body to ``destination`` through a temporary name in
+    the same directory, renamed into place when complete: an interrupted or
+    failed download leaves nothing. ``progress`` learns the size (when the
+    server sends it) and the bytes as they arrive, and may stop the
+    transfer by raising. Returns the size."""
+    destination.parent.mkdir(parents=True, exist_ok=True)
+    partial = destination.with_name(f".{destination.name}.{secrets.token_hex(4)}.part")
+    length = response.headers.get("Content-Length", "")
+    progress.expect(files=1, nbytes=int(length) if length.isdigit() else 0)
+    size = 0
+    try:
+        with partial.open("wb") as out:
+            for chunk in response.iter_content(chunk_size):
+                out.write(chunk)
+                size += len(chunk)
+                progress.advance(len(chunk))
+        partial.replace(destination)
+    except BaseException:
+        partial.unlink(missing_ok=True)
+        raise
+    progress.file_done()
+    return size

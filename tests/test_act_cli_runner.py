@@ -311,3 +311,26 @@ def test_a_missing_input_file_kills_the_created_job(online: Any, api: LiveServer
     assert out[1:] == ["Job noinput not submitted: Given path gone.txt is not a file",
                        "Cleaning up failed or cancelled jobs ..."]
     assert json.loads(run("stat", "-a", "--json").output) == []
+
+
+@sqlite_only
+def test_fetch_and_resub_act_on_failed_jobs(online: Any, api: LiveServer, arc_ce: Any) -> None:
+    run: Runner = online(api)
+    proxyid, token = api.token_for(Path(arc_ce.proxy))
+    run.token.write_text(token)
+    failed = api.new_job(proxyid, "failed", "ceFailed")
+    other = api.new_job(proxyid, "failed", "ceOther")
+    assert run("fetch", "-i", str(failed)).output == "Will fetch 1 jobs\n"
+    assert run("resub", "-i", str(other)).output == "Will resubmit 1 jobs\n"
+    states = {row["c_id"]: row["a_arcstate"] for row in json.loads(run("stat", "-a", "--json").output)}
+    assert states == {failed: "tofetch", other: "toresubmit"}
+    assert run("fetch", "-n", "no-such-name").output == "Will fetch 0 jobs\n"
+
+
+@sqlite_only
+def test_verbose_logs_requests_but_never_the_token(online: Any, api: LiveServer) -> None:
+    run: Runner = online(api)
+    token = run.token.read_text()
+    result = run("-v", "stat", "-a")
+    assert f"GET {api.url}/jobs" in result.stderr
+    assert token not in result.output and token.split(".")[2] not in result.stderr

@@ -10,7 +10,10 @@ from typing import Any
 
 import pytest
 import requests
+import sqlalchemy as sa
 from fixtures.server import EXTRA_CLUSTER, LiveServer
+
+from actframework.db.schema import stagings
 
 pytestmark = pytest.mark.integration
 
@@ -425,3 +428,27 @@ def test_users_never_see_or_touch_each_others_jobs(api: LiveServer, alice: User,
     assert alice.ok("GET", client="id,jobname,jobdesc,modified", arc="arcstate,tarcstate") == before
     assert (api.config.inputs_dir / str(waiting) / "in.txt").is_file()
     assert (api.config.results_dir / "ce-alice").is_dir()
+
+
+def test_put_records_where_a_backend_staged_the_inputs(api: LiveServer, alice: User, cluster: str) -> None:
+    ids = alice.create(6, [cluster])
+    dav = "https://dav.example.org/home/alice"
+    desc = SIMPLE_JOB.format(name="staged")
+    answer = alice.ok("PUT", [
+        {"id": ids[0], "desc": desc, "storage": {"backend": "webdav", "url": dav}},
+        {"id": ids[1], "desc": desc, "storage": {"backend": "nosuch", "url": dav}},
+        {"id": ids[2], "desc": desc, "storage": {"backend": "webdav", "url": "file:///etc"}},
+        {"id": ids[3], "desc": desc, "storage": {"backend": "webdav", "url": dav, "token_file": "/etc/shadow"}},
+        {"id": ids[4], "desc": desc, "storage": "webdav"},
+        {"id": ids[5], "desc": desc},
+    ])
+    assert answer[0] == {"id": ids[0], "name": "staged"}
+    assert answer[1]["msg"] == "Invalid storage: no storage backend 'nosuch' on this server"
+    assert answer[2]["msg"] == ("Invalid storage: 'file:///etc' is not an http(s) URL of at most "
+                                "1024 characters")
+    assert answer[3]["msg"] == answer[4]["msg"] == 'Invalid storage: give {"backend": name, "url": URL}'
+    assert answer[5] == {"id": ids[5], "name": "staged"}
+    with api.store.engine.connect() as connection:
+        rows = connection.execute(sa.select(stagings.c.clientjobid, stagings.c.proxyid, stagings.c.backend,
+                                            stagings.c.url)).all()
+    assert [tuple(row) for row in rows] == [(ids[0], alice.proxyid, "webdav", dav)]

@@ -26,8 +26,7 @@ from __future__ import annotations
 
 import os
 import re
-import secrets
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any, Final
 from urllib.parse import quote
@@ -37,7 +36,7 @@ from actframework.client import legacy
 from actframework.config import ClientConfig
 from actframework.errors import ConfigError, ServerError, TransportError
 from actframework.hookspecs import SILENT, TransferProgress
-from actframework.http import HTTPClient, Progress
+from actframework.http import HTTPClient, Progress, save_body
 
 #: Ids per request when a command names many jobs (act-client's batch size).
 ID_BATCH: Final = 100
@@ -178,9 +177,15 @@ class ACTClient:
                 progress(-source.stat().st_size)
         legacy.upload_input_legacy(self.http, job_id, name, source, progress)
 
-    def confirm_jobs(self, jobs: Sequence[tuple[int, str]]) -> list[dict[str, Any]]:
-        """Step 3: the final descriptions; ``{"id", "name"}`` or ``{"msg"}`` per job."""
-        return list(self._call("PUT", "jobs", json=[{"id": int(i), "desc": d} for i, d in jobs]) or [])
+    def confirm_jobs(self, jobs: Sequence[tuple[int, str]],
+                     storage: Mapping[str, str] | None = None) -> list[dict[str, Any]]:
+        """Step 3: the final descriptions; ``{"id", "name"}`` or ``{"msg"}`` per job.
+
+        ``storage`` (``{"backend": name, "url": base URL}``) tells the server
+        where the inputs were staged when that is not the server itself, so
+        that they are removed once the jobs are gone."""
+        extra = {"storage": dict(storage)} if storage else {}
+        return list(self._call("PUT", "jobs", json=[{"id": int(i), "desc": d, **extra} for i, d in jobs]) or [])
 
     # ------------------------------------------------------------------ jobs
 
@@ -283,23 +288,7 @@ class ACTClient:
                 except ValueError:
                     message = None
                 raise ServerError(response.status_code, str(message or f"HTTP {response.status_code}"))
-            destination.parent.mkdir(parents=True, exist_ok=True)
-            partial = destination.with_name(f".{destination.name}.{secrets.token_hex(4)}.part")
-            length = response.headers.get("Content-Length", "")
-            progress.expect(files=1, nbytes=int(length) if length.isdigit() else 0)
-            size = 0
-            try:
-                with partial.open("wb") as out:
-                    for chunk in response.iter_content(CHUNK):
-                        out.write(chunk)
-                        size += len(chunk)
-                        progress.advance(len(chunk))
-                partial.replace(destination)
-            except BaseException:
-                partial.unlink(missing_ok=True)
-                raise
-            progress.file_done()
-            return size
+            return save_body(response, destination, progress, CHUNK)
         except (OSError, ValueError) as exc:
             raise TransportError(f"downloading {path} of job {job_id}: {exc}") from exc
         finally:

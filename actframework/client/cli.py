@@ -115,12 +115,21 @@ class Session:
         self.storage_name = "webdav"
         self.webdav_url = url
 
-    def storage(self) -> StorageManager:
+    def storage_options(self) -> dict[str, Any]:
         options = dict(self.config.storage_options)
         url = self.webdav_url or self.config.webdav
         if self.storage_name in WEBDAV_BACKENDS and url and "url" not in options:
             options["url"] = url
-        return load_backend(self.storage_name, options)
+        return options
+
+    def storage(self) -> StorageManager:
+        return load_backend(self.storage_name, self.storage_options())
+
+    def storage_record(self) -> dict[str, str] | None:
+        """What the server records about where inputs go: the backend and
+        its URL, for a backend that stores away from the server."""
+        url = self.storage_options().get("url")
+        return {"backend": self.storage_name, "url": str(url)} if url else None
 
     def storage_context(self, client: ACTClient, progress: TransferProgress | None = None) -> StorageContext:
         """The backend acts as the user: their proxy and token. The trusted
@@ -159,12 +168,25 @@ def cli(ctx: click.Context, conf: Path | None, server: str | None, port: int | N
         verbose: bool) -> None:
     """Submit and manage grid jobs through an ARC Control Tower server."""
     if verbose:
-        logging.basicConfig(level=logging.DEBUG, stream=sys.stderr,
-                            format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+        _log_to_stderr()
     if ctx.invoked_subcommand is None:
         click.echo(ctx.get_help())
         return
     ctx.obj = Session(conf, server, port, storage)
+
+
+def _log_to_stderr() -> None:
+    """``-v``: actframework's debug log (each request's method, URL, status
+    and time; never headers, tokens or keys) on the current stderr."""
+    logger = logging.getLogger("actframework")
+    for handler in list(logger.handlers):
+        if getattr(handler, "act_verbose", False):
+            logger.removeHandler(handler)
+    handler = logging.StreamHandler(sys.stderr)
+    handler.act_verbose = True  # type: ignore[attr-defined]
+    handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+    logger.addHandler(handler)
+    logger.setLevel(logging.DEBUG)
 
 
 # --------------------------------------------------------------------------- selection
@@ -387,7 +409,8 @@ def sub(session: Session, clusterlist: str, webdav: str, progress: bool | None,
             jobs, unreadable = read_descriptions(batch)
             for failure in unreadable:
                 click.echo(f"Job description {failure.path} not submitted: {failure.error}")
-            submit_batch(act, storage, context, clusters, jobs, report=_report_submissions, announce=click.echo)
+            submit_batch(act, storage, context, clusters, jobs, report=_report_submissions, announce=click.echo,
+                         storage_record=session.storage_record())
 
 
 def _report_submissions(results: Sequence[Submitted]) -> None:

@@ -14,7 +14,7 @@ always runs to its end.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -66,11 +66,14 @@ def read_descriptions(paths: Sequence[Path]) -> tuple[list[tuple[str, xrsl.XRSLJ
 def submit_batch(act: ACTClient, storage: StorageManager, context: StorageContext,
                  clusters: Sequence[str], jobs: Sequence[tuple[str, xrsl.XRSLJob]],
                  report: Callable[[Sequence[Submitted]], None] = lambda _results: None,
-                 announce: Callable[[str], None] = lambda _line: None) -> list[Submitted]:
+                 announce: Callable[[str], None] = lambda _line: None,
+                 storage_record: Mapping[str, str] | None = None) -> list[Submitted]:
     """Create, stage and confirm ``jobs`` (one batch); one result per job,
     in order, also given to ``report`` as soon as they are known. Jobs that
     fail at any step are then killed on the server (``announce`` hears
-    about it first, as act-client tells its user)."""
+    about it first, as act-client tells its user). ``storage_record`` is
+    sent with the confirmation when the backend staged the inputs away from
+    the server (see :meth:`ACTClient.confirm_jobs`)."""
     if not jobs:
         return []
     with deferred_interrupt():
@@ -96,7 +99,7 @@ def submit_batch(act: ACTClient, storage: StorageManager, context: StorageContex
             to_confirm.append((position, job_id, text))
         if to_confirm:
             with deferred_interrupt():
-                answers = act.confirm_jobs([(job_id, text) for _, job_id, text in to_confirm])
+                answers = act.confirm_jobs([(job_id, text) for _, job_id, text in to_confirm], storage_record)
                 for (position, job_id, _), answer in zip(to_confirm, answers, strict=True):
                     path, job = jobs[position]
                     name = job.get_string("jobname") or path

@@ -244,3 +244,16 @@ class StatusUpdate:
 def split_clusterlist(clusterlist: str) -> tuple[str, ...]:
     """The cluster URLs of a comma-joined ``clusterlist`` column."""
     return tuple(part for part in clusterlist.split(",") if part)
+
+
+@dataclass(frozen=True)
+class StagingRecord:
+    """Where a job's inputs were staged outside the aCT host (``stagings`` row)."""
+
+    id: int
+    clientjobid: int
+    proxyid: int
+    backend: str
+    url: str
+    created: datetime
+    attempts: int

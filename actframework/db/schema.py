@@ -277,7 +277,24 @@ delegations = Table(
     UniqueConstraint("cluster", "proxyid"),
     **_TABLE_OPTIONS,
 )
+stagings = Table(
+    "stagings",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    # A job whose inputs a storage backend put elsewhere than the aCT host:
+    # once the client job is gone, the engine removes them as its owner.
+    # No foreign key: the row must outlive the client job it refers to.
+    Column("clientjobid", Integer, nullable=False),
+    Column("proxyid", Integer, nullable=False),
+    Column("backend", String(64), nullable=False),
+    Column("url", binary_string(1024), nullable=False),
+    Column("created", utc_datetime(), nullable=False),
+    Column("tried", utc_datetime()),
+    Column("attempts", Integer, nullable=False, server_default="0"),
+    UniqueConstraint("clientjobid"),
+    **_TABLE_OPTIONS,
+)
 
 #: Tables in an order in which rows can be deleted without breaking the
 #: foreign key from ``arcjobs`` to ``jobdescriptions``.
-DELETION_ORDER: Final = (clientjobs, arcjobs, jobdescriptions, proxies, pendingproxies, delegations)
+DELETION_ORDER: Final = (clientjobs, arcjobs, jobdescriptions, proxies, pendingproxies, delegations, stagings)

@@ -29,9 +29,10 @@ from actframework.db.engine_ops import EngineOps
 from actframework.db.handover import HandoverOps
 from actframework.db.migrate import check_schema
 from actframework.db.proxy_ops import ProxyOps
+from actframework.db.staging_ops import StagingOps
 
 
-class JobStore(ClientOps, ProxyOps, HandoverOps, ClaimOps, EngineOps, DelegationOps):
+class JobStore(ClientOps, ProxyOps, HandoverOps, ClaimOps, EngineOps, DelegationOps, StagingOps):
     """All job store operations on one database.
 
     Construct it from an engine made by

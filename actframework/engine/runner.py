@@ -38,6 +38,7 @@ from actframework.engine.cleaner import clean_cycle
 from actframework.engine.context import EngineContext, owner_is_dead, process_owner
 from actframework.engine.fetcher import fetch_cycle
 from actframework.engine.handover import handover_cycle
+from actframework.engine.stagings import stagings_cycle
 from actframework.engine.metrics import EngineMetrics
 from actframework.engine.reconcile import reconcile_cycle
 from actframework.engine.status import status_cycle
@@ -205,4 +206,4 @@ class Engine:
 
 
 def _handover(context: EngineContext, _cluster: str) -> int:
-    return handover_cycle(context)
+    return handover_cycle(context) + stagings_cycle(context)

@@ -23,6 +23,7 @@ from datetime import UTC, datetime
 from email.utils import format_datetime
 from pathlib import Path
 from typing import Any, Final
+from urllib.parse import urlsplit
 
 from fastapi import APIRouter, Depends, Query, Request
 
@@ -34,6 +35,7 @@ from actframework.db.records import Confirmation
 from actframework.db.schema import CLUSTERLIST_MAX_LENGTH, JOBNAME_MAX_LENGTH
 from actframework.errors import XRSLError
 from actframework.hookspecs import InputFile
+from actframework.plugins import installed_backends
 from actframework.server.app import Caller, current_caller, get_config, get_store
 from actframework.clusters import normalise_cluster_url, normalised_clusters
 from actframework.server.errors import APIError
@@ -342,6 +344,7 @@ def confirm_jobs(
 
     results: list[dict[str, Any]] = []
     pending: list[tuple[int, Confirmation]] = []
+    staged_at: dict[int, tuple[str, str]] = {}
     for element in body:
         if not isinstance(element, dict):
             results.append({"msg": "Job element is not an object"})
@@ -358,6 +361,8 @@ def confirm_jobs(
             if description.name is not None:
                 answer["name"] = description.name
             text = _final_description(description, config.inputs_dir / str(job_id))
+            if element.get("storage") is not None:
+                staged_at[job_id] = _storage_record(element["storage"])
         except _ElementError as exc:
             answer["msg"] = exc.msg
             continue
@@ -373,7 +378,33 @@ def confirm_jobs(
             results[index] = {"id": confirmation.id, "name": confirmation.jobname}
         else:
             results[index]["msg"] = f"Job ID {confirmation.id} is already submitted"
+    accepted = {c.id for (_, c), ok in zip(pending, confirmed, strict=True) if ok}
+    store.record_stagings(caller.proxyid, [(job_id, *where) for job_id, where in staged_at.items()
+                                           if job_id in accepted])
     return results
+
+
+#: Longest recorded storage URL (the ``stagings.url`` column).
+STORAGE_URL_MAX_LENGTH: Final = 1024
+
+
+def _storage_record(value: Any) -> tuple[str, str]:
+    """``{"backend": name, "url": base URL}``: where a storage backend put a
+    job's inputs, for the engine to remove them once the job is gone. Only
+    an installed backend and an http(s) URL are taken: the engine loads the
+    backend with this URL as its only option, so no other setting (a token
+    file, say) can be smuggled in."""
+    if not isinstance(value, dict) or set(value) != {"backend", "url"}:
+        raise _ElementError('Invalid storage: give {"backend": name, "url": URL}')
+    backend, url = value["backend"], value["url"]
+    if not isinstance(backend, str) or backend not in {b.name for b in installed_backends()}:
+        raise _ElementError(f"Invalid storage: no storage backend {backend!r} on this server")
+    parts = urlsplit(url) if isinstance(url, str) else None
+    if parts is None or parts.scheme not in ("http", "https") or not parts.hostname \
+            or len(url) > STORAGE_URL_MAX_LENGTH:
+        raise _ElementError(f"Invalid storage: {url!r} is not an http(s) URL of at most "
+                            f"{STORAGE_URL_MAX_LENGTH} characters")
+    return backend, url
 
 
 # --------------------------------------------------------------------------- PATCH
