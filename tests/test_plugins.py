@@ -182,11 +182,11 @@ def test_unknown_backend_name_lists_the_installed_backends() -> None:
 
 
 @pytest.mark.parametrize("name", sorted(BUILTIN - {"actstore"}))
-def test_builtin_backend_loads_by_name_and_says_its_transfers_are_not_built(name: str) -> None:
+def test_builtin_backend_loads_by_name_and_without_a_url_says_how_to_give_one(name: str) -> None:
     _require_builtin_backends()
     manager = load_backend(name)
     assert manager.name == name
-    with pytest.raises(StorageError, match=f"the {name} storage backend cannot stage input files .*yet"):
+    with pytest.raises(StorageError, match=f"the {name} backend needs a URL: --webdav URL"):
         manager.stage_inputs(CLIENT, JOB)
 
 

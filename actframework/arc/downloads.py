@@ -17,11 +17,20 @@ the list of a failed job, whose diagnose files explain what went wrong.
 
 from __future__ import annotations
 
+import os
 import re
+import secrets
+import shutil
 from pathlib import Path
+from typing import Any
 
 from actframework.arc.rest import DIAGNOSE_FILES
-from actframework.arc.transfer import DEFAULT_DIAGNOSE_DIR, Fetch
+from actframework.arc.transfer import DEFAULT_DIAGNOSE_DIR, Fetch, fetch_jobs
+from actframework.errors import StorageError
+from actframework.hookspecs import ResultLocation, StorageContext, StorageJob
+
+#: Parallel downloads within one job's fetch (the engine fetches several jobs at once).
+FETCH_WORKERS = 4
 
 
 #: What the engine adds to a failed job's download list without a ``diagnose=`` entry.
@@ -85,3 +94,39 @@ def _session_patterns(entry: str) -> list[str]:
     else:
         found.append(re.escape(entry))
     return found
+
+
+def fetch_outputs(ce: Any, ce_id: str, destination: Path, downloads: str | None,
+                  workers: int = FETCH_WORKERS) -> list[str]:
+    """Fetch one job's outputs from its CE into ``destination`` (replaced
+    whole, mode 0700) and return the files' relative paths: what a storage
+    backend whose results live on the aCT host does on the engine side.
+    The files arrive in a hidden sibling directory that is renamed into
+    place only when every file is there, so a reader never sees half."""
+    destination.parent.mkdir(parents=True, exist_ok=True)
+    partial = destination.parent / f".{destination.name}.partial-{secrets.token_hex(4)}"
+    try:
+        outcome = fetch_jobs(ce, [fetch_for(ce_id, partial, downloads)], workers)[0]
+        if not outcome.ok:
+            raise StorageError(f"fetching the outputs of {ce_id} failed: {'; '.join(outcome.errors[:3])}")
+        partial.mkdir(parents=True, exist_ok=True)
+        os.chmod(partial, 0o700)
+        if destination.exists():
+            shutil.rmtree(destination)
+        partial.rename(destination)
+    finally:
+        shutil.rmtree(partial, ignore_errors=True)
+    return list(outcome.files)
+
+
+def results_on_host(context: StorageContext, job: StorageJob, destination: Path) -> ResultLocation:
+    """The engine side of ``act_retrieve_results`` for backends whose results
+    live on the aCT host (actstore, webdav): :func:`fetch_outputs` with the
+    hook's arguments."""
+    if context.ce is None or not job.ce_id:
+        raise StorageError(f"job {job.id}: the engine must give a CE client and the CE job id")
+    try:
+        files = fetch_outputs(context.ce, job.ce_id, destination, job.downloads)
+    except StorageError as exc:
+        raise StorageError(f"job {job.id}: {exc}") from exc
+    return ResultLocation(job.id, str(destination), tuple(files))

@@ -17,15 +17,12 @@ through :class:`actframework.client.api.ACTClient` with the user's token
 from __future__ import annotations
 
 import logging
-import os
-import secrets
 import shutil
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-from actframework.arc.downloads import fetch_for
-from actframework.arc.transfer import fetch_jobs
+from actframework.arc.downloads import results_on_host
 from actframework.client.api import ACTClient
 from actframework.errors import ActError, ConfigError, StorageError
 from actframework.hookspecs import (
@@ -38,9 +35,6 @@ from actframework.hookspecs import (
 )
 
 NAME = "actstore"
-
-#: Parallel downloads within one job's fetch (the engine fetches several jobs at once).
-FETCH_WORKERS = 4
 
 log = logging.getLogger(__name__)
 
@@ -91,22 +85,7 @@ class ActStoreBackend:
     ) -> ResultLocation:
         if context.caller is not Caller.ENGINE:
             return _download_from_server(context, job, destination)
-        if context.ce is None or not job.ce_id:
-            raise StorageError(f"job {job.id}: the engine must give a CE client and the CE job id")
-        destination.parent.mkdir(parents=True, exist_ok=True)
-        partial = destination.parent / f".{destination.name}.partial-{secrets.token_hex(4)}"
-        try:
-            outcome = fetch_jobs(context.ce, [fetch_for(job.ce_id, partial, job.downloads)], FETCH_WORKERS)[0]
-            if not outcome.ok:
-                raise StorageError(f"job {job.id}: fetching outputs failed: {'; '.join(outcome.errors[:3])}")
-            partial.mkdir(parents=True, exist_ok=True)
-            os.chmod(partial, 0o700)
-            if destination.exists():
-                shutil.rmtree(destination)
-            partial.rename(destination)
-        finally:
-            shutil.rmtree(partial, ignore_errors=True)
-        return ResultLocation(job.id, str(destination), tuple(outcome.files))
+        return results_on_host(context, job, destination)
 
     @hookimpl
     def act_clean_up(self, context: StorageContext, job: StorageJob) -> bool:

@@ -1,70 +1,158 @@
 """Storage backend ``webdav``: input files on a plain WebDAV server.
 
-Each job gets a collection ``<url>/<job id>/`` (MKCOL) holding its input files
-(PUT); the CE stages them from there with the user's delegated proxy, and
-``clean``/``get``/``kill`` remove the collection (DELETE).
+``act sub`` puts each job's local input files into a collection of its own,
+``<url>/<job id>/`` (MKCOL, then one streamed PUT per file), and rewrites the
+job description so that its inputs are URLs there: the CE fetches them
+itself, with the user's delegated proxy, and the aCT server never carries
+the data. ``act clean``, ``act get`` and ``act kill`` remove the collection
+(DELETE; already gone is fine).
+
+The outputs take the usual way: the engine fetches them from the CE onto
+the aCT host and ``act get`` downloads them from the server, as with
+``actstore``.
 
 Options: ``url`` (base URL of the user's WebDAV directory; the client may
-also give it with ``--webdav URL``) and ``timeout`` (seconds, default 60).
-
-The transfers are not built yet in this version: every hook raises
-:class:`~actframework.errors.StorageError` saying so.
+also give it with ``--webdav URL``, or act-client's ``webdav:`` key),
+``timeout`` (seconds, default 60) and ``token_file`` (a file holding a bearer
+token for the WebDAV server, used instead of the proxy; mode 0600). The aCT
+server's own token is never sent to WebDAV.
 """
 
 from __future__ import annotations
 
+import stat
 from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import Any, NoReturn
+from typing import Any
 from urllib.parse import urlparse
 
-from actframework.errors import ConfigError, StorageError
+from actframework import xrsl
+from actframework.arc.downloads import results_on_host
+from actframework.client.api import ACTClient
+from actframework.errors import ActError, ConfigError, StorageError
 from actframework.hookspecs import (
+    Caller,
+    InputFile,
     ResultLocation,
     StagedFile,
     StorageContext,
     StorageJob,
     hookimpl,
 )
+from actframework.http import RetryPolicy
+from actframework_webdav.dav import DavClient, DavEntry
 
 NAME = "webdav"
+#: WebDAV servers report a busy or restarting backend as 500 too.
+RETRY = RetryPolicy(statuses=frozenset({500, 502, 503, 504}))
+
+__all__ = ["NAME", "DavClient", "DavEntry", "WebDAVBackend"]
 
 
 class WebDAVBackend:
     """Stages job files on a WebDAV server."""
 
+    name = NAME
+    options = frozenset({"url", "timeout", "token_file"})
+
     def __init__(self, options: Mapping[str, Any]) -> None:
-        unknown = set(options) - {"url", "timeout"}
+        unknown = set(options) - self.options
         if unknown:
-            raise ConfigError(f"storage backend {NAME}: unknown option {sorted(unknown)[0]!r}")
+            raise ConfigError(f"storage backend {self.name}: unknown option {sorted(unknown)[0]!r}")
         url = options.get("url")
         if url is not None and urlparse(str(url)).scheme not in ("http", "https"):
-            raise ConfigError(f"storage backend {NAME}: url must be an http(s) URL, got {url!r}")
+            raise ConfigError(f"storage backend {self.name}: url must be an http(s) URL, got {url!r}")
         self.url: str | None = str(url).rstrip("/") if url else None
         timeout = options.get("timeout", 60)
         if not isinstance(timeout, (int, float)) or isinstance(timeout, bool) or timeout <= 0:
-            raise ConfigError(f"storage backend {NAME}: timeout must be a positive number")
+            raise ConfigError(f"storage backend {self.name}: timeout must be a positive number")
         self.timeout = float(timeout)
+        token_file = options.get("token_file")
+        self.token_file = Path(str(token_file)).expanduser() if token_file else None
 
-    def _not_built(self, what: str) -> NoReturn:
-        raise StorageError(f"the {NAME} storage backend cannot {what} yet in this version")
+    # ------------------------------------------------------------------ plumbing
+
+    def _base(self) -> str:
+        if not self.url:
+            raise StorageError(f"the {self.name} backend needs a URL: --webdav URL, or `webdav:` in the "
+                               "configuration, or the backend option url")
+        return self.url
+
+    def _token(self) -> str | None:
+        if self.token_file is None:
+            return None
+        try:
+            mode = self.token_file.stat().st_mode
+            if mode & (stat.S_IRWXG | stat.S_IRWXO):
+                raise StorageError(f"{self.token_file} is readable by others: chmod 600 it")
+            return self.token_file.read_text().strip()
+        except OSError as exc:
+            raise StorageError(f"cannot read {self.token_file}: {exc.strerror or exc}") from None
+
+    def dav(self, context: StorageContext) -> DavClient:
+        """A client for the base URL, as the job's owner."""
+        token = self._token()
+        proxy = None if token else context.credentials.proxy
+        return DavClient(self._base(), proxy=proxy, token=token, ca_dir=context.credentials.ca_dir,
+                         timeout=self.timeout, retry=RETRY)
+
+    # ------------------------------------------------------------------ hooks
 
     @hookimpl
     def act_stage_inputs(self, context: StorageContext, job: StorageJob) -> Sequence[StagedFile]:
-        self._not_built("stage input files")
+        if context.caller is Caller.ENGINE:
+            return []  # the description names URLs: the CE fetches them itself
+        local = self.local_inputs(context, job)
+        staged: list[StagedFile] = []
+        if local:
+            with self.dav(context) as dav:
+                dav.mkcol(str(job.id))
+                for entry, _ in local:
+                    size = dav.put(entry.local_path, str(job.id), entry.name, progress=context.progress)
+                    staged.append(StagedFile(entry.name, dav.url(str(job.id), entry.name), size))
+        return staged
+
+    def local_inputs(self, context: StorageContext, job: StorageJob) -> list[tuple[InputFile, int]]:
+        """The job's local input files with their sizes, announced to the
+        progress; refused (before anything is sent) without a URL or when a
+        file is missing."""
+        self._base()
+        local = [entry for entry in job.inputs if entry.is_local]
+        for entry in local:
+            if not entry.local_path.is_file():
+                raise StorageError(f"Given path {entry.local_path} is not a file")
+        sized = [(entry, entry.local_path.stat().st_size) for entry in local]
+        context.progress.expect(files=len(sized), nbytes=sum(size for _, size in sized))
+        return sized
 
     @hookimpl
     def act_rewrite_description(
         self, context: StorageContext, job: StorageJob, staged: Sequence[StagedFile]
     ) -> str:
-        self._not_built("rewrite job descriptions")
+        if context.caller is Caller.ENGINE or not staged:
+            return job.description
+        where = {item.name: item.location for item in staged}
+        jobs = xrsl.parse(job.description)
+        for parsed in jobs:
+            parsed.set_inputfiles([(name, where.get(name, source)) for name, source in parsed.inputfiles])
+        return xrsl.unparse(jobs)
 
     @hookimpl
     def act_retrieve_results(
         self, context: StorageContext, job: StorageJob, destination: Path
     ) -> ResultLocation:
-        self._not_built("retrieve results")
+        if context.caller is Caller.ENGINE:
+            return results_on_host(context, job, destination)
+        if not context.server_url or not context.credentials.token:
+            raise StorageError(f"the {self.name} backend needs the aCT server URL and the user's token")
+        with ACTClient(context.server_url, token=context.credentials.token) as act:
+            files = act.download_results(job.id, destination, context.progress)
+        return ResultLocation(job.id, str(destination), tuple(files))
 
     @hookimpl
     def act_clean_up(self, context: StorageContext, job: StorageJob) -> bool:
-        self._not_built("clean up")
+        try:
+            with self.dav(context) as dav:
+                return dav.delete(str(job.id))
+        except ActError as exc:
+            raise StorageError(f"removing the WebDAV files of job {job.id}: {exc}") from exc
