@@ -7,4 +7,6 @@ pytest_plugins = [
     "fixtures.scripted_http",
     "fixtures.server",
     "fixtures.stack",
+    "fixtures.webdav",
+    "fixtures.dcache_door",
 ]

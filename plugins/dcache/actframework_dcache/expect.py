@@ -25,13 +25,12 @@ from __future__ import annotations
 
 import http.client
 import os
-import select
 import socket
 import ssl
 from dataclasses import dataclass, field
 from email.message import Message
 from pathlib import Path
-from typing import Final
+from typing import BinaryIO, Final
 from urllib.parse import urljoin, urlsplit
 
 from actframework.errors import StorageError, TransportError
@@ -163,20 +162,33 @@ class _Connection:
 
     def wait_for_answer(self, patience: float) -> tuple[int, str] | None:
         """The status of the door's first answer, or None if it stays silent
-        for ``patience`` seconds. A ``100`` answer is read to its end."""
-        pending = self.sock.pending() if isinstance(self.sock, ssl.SSLSocket) else 0
-        if not pending:
-            ready, _, _ = select.select([self.sock], [], [], patience)
-            if not ready:
-                return None
-        status, reason = self._status_line()
+        for ``patience`` seconds. A ``100`` answer is read to its end.
+
+        The wait is a read with a timeout, not a ``select``: a TLS 1.3
+        server sends session tickets after the handshake, which make the
+        socket readable without any answer in them. A file object that timed
+        out cannot be read again, so the wait reads through a file of its
+        own, which is dropped when nothing came (it then holds nothing)."""
+        self.sock.settimeout(patience)
+        reader = self.sock.makefile("rb")
+        try:
+            status, reason = self._status_line(reader)
+        except TimeoutError:
+            reader.close()
+            return None
+        finally:
+            self.sock.settimeout(self.timeout)
+        self.reader.close()
+        self.reader = reader
         if status == 100:
             self._headers()
         return status, reason
 
-    def _status_line(self) -> tuple[int, str]:
+    def _status_line(self, reader: BinaryIO) -> tuple[int, str]:
         try:
-            line = self.reader.readline(MAX_LINE + 1)
+            line = reader.readline(MAX_LINE + 1)
+        except TimeoutError:
+            raise
         except OSError as exc:
             raise self._fail("reading the answer", exc) from None
         if not line:

@@ -1,0 +1,184 @@
+"""The webdav backend against a real WebDAV server (WsgiDAV over HTTPS, the
+user's proxy as client certificate): the storage contract, its WebDAV
+calls, and a job whose inputs A-REX fetches from WebDAV with the user's
+delegated proxy, cleaned up everywhere."""
+
+from __future__ import annotations
+
+import os
+import stat
+from collections.abc import Mapping
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import pytest
+
+from actframework.errors import StorageError
+from actframework.hookspecs import SILENT, Caller, Credentials, InputFile, StorageContext, StorageJob
+from actframework.plugins import StorageManager, load_backend
+from actframework.testing.storage_contract import StorageContract
+from actframework_webdav import DavClient
+from fixtures.server import LiveServer
+
+if TYPE_CHECKING:
+    from fixtures.webdav import WebDAVServer
+
+pytestmark = [pytest.mark.integration, pytest.mark.arex]
+SQLITE = pytest.mark.parametrize("api", ["sqlite"], indirect=True)
+
+
+class WebDAVHarness:
+    """Inputs on the WebDAV server, results on the aCT server."""
+
+    def __init__(self, webdav: WebDAVServer, api: LiveServer, proxy: Path, name: str = "webdav",
+                 **options: Any) -> None:
+        self.webdav = webdav
+        self.api = api
+        self.proxy = proxy
+        self.proxyid, self.token = api.token_for(proxy)
+        self.backend: StorageManager = load_backend(name, {"url": webdav.url, **options})
+        self._done = 0
+
+    def context(self, progress: Any = None) -> StorageContext:
+        return StorageContext(caller=Caller.CLIENT, server_url=self.api.url,
+                              credentials=Credentials(proxy=self.proxy, token=self.token,
+                                                      ca_dir=self.webdav.ca_dir),
+                              progress=progress if progress is not None else SILENT)
+
+    def new_job(self) -> int:
+        return self.api.new_job(self.proxyid)
+
+    def stored_input(self, job_id: int, name: str) -> bytes | None:
+        path = self.webdav.root / str(job_id) / name
+        return path.read_bytes() if path.is_file() else None
+
+    def remove_job(self, job_id: int) -> None:
+        """Nothing on the server: the backend's clean-up is the whole of it."""
+
+    def put_results(self, files: Mapping[str, bytes]) -> StorageJob:
+        self._done += 1
+        ce_id = f"davresults{self._done}"
+        job_id = self.api.new_job(self.proxyid, "done", ce_id)
+        self.api.write_results(ce_id, dict(files))
+        return StorageJob(id=job_id, description="", ce_id=ce_id)
+
+
+@SQLITE
+class TestWebDAV(StorageContract):
+    @pytest.fixture
+    def harness(self, webdav: WebDAVServer, api: LiveServer, arc_ce: Any) -> WebDAVHarness:
+        return WebDAVHarness(webdav, api, Path(arc_ce.proxy))
+
+
+# --------------------------------------------------------------------------- the WebDAV calls
+
+
+@pytest.fixture
+def dav(webdav: WebDAVServer, arc_ce: Any) -> DavClient:
+    client = DavClient(webdav.url, proxy=arc_ce.proxy, ca_dir=webdav.ca_dir)
+    yield client
+    client.close()
+
+
+def test_mkcol_makes_missing_parents_and_accepts_existing_collections(dav: DavClient, webdav: WebDAVServer) -> None:
+    dav.mkcol("a/b/c")
+    dav.mkcol("a/b/c")
+    assert (webdav.root / "a" / "b" / "c").is_dir()
+    assert [(e.name, e.is_collection) for e in dav.list("a")] == [("b", True)]
+
+
+def test_put_list_get_and_delete_a_file(dav: DavClient, webdav: WebDAVServer, tmp_path: Path) -> None:
+    source = tmp_path / "in file.bin"
+    source.write_bytes(os.urandom(300_000))
+    dav.mkcol("job 1")
+    assert dav.put(source, "job 1", "in file.bin") == 300_000
+    assert [(e.name, e.is_collection, e.size) for e in dav.list("job 1")] == [("in file.bin", False, 300_000)]
+    assert dav.get(tmp_path / "back.bin", "job 1", "in file.bin") == 300_000
+    assert (tmp_path / "back.bin").read_bytes() == source.read_bytes()
+    assert dav.delete("job 1") is True
+    assert dav.delete("job 1") is False
+    assert not (webdav.root / "job 1").exists()
+
+
+def test_paths_cannot_climb_out_of_the_base(dav: DavClient) -> None:
+    with pytest.raises(StorageError, match="refusing the path segment '..'"):
+        dav.delete("..", "other-user")
+
+
+def test_a_missing_collection_is_a_storage_error(dav: DavClient) -> None:
+    with pytest.raises(StorageError, match="no such collection"):
+        dav.list("nowhere")
+
+
+def test_a_token_file_authenticates_instead_of_the_proxy(webdav_token: WebDAVServer, arc_ce: Any,
+                                                         tmp_path: Path) -> None:
+    token_file = tmp_path / "dav-token"
+    token_file.write_text(webdav_token.token + "\n")
+    token_file.chmod(0o600)
+    source = tmp_path / "in.txt"
+    source.write_text("by token\n")
+    backend = load_backend("webdav", {"url": webdav_token.url, "token_file": str(token_file)})
+    context = StorageContext(caller=Caller.CLIENT, credentials=Credentials(proxy=Path(arc_ce.proxy),
+                                                                            ca_dir=webdav_token.ca_dir))
+    job = StorageJob(id=41, description="", inputs=(InputFile("in.txt", str(source)),))
+    backend.stage_inputs(context, job)
+    assert (webdav_token.root / "41" / "in.txt").read_text() == "by token\n"
+    assert backend.clean_up(context, job) is True
+    token_file.chmod(0o644)
+    with pytest.raises(StorageError, match="readable by others: chmod 600 it"):
+        backend.clean_up(context, job)
+    assert stat.S_IMODE(token_file.stat().st_mode) == 0o644
+
+
+def test_another_users_directory_is_refused_with_the_servers_answer(webdav_servers: Any, arc_ce: Any,
+                                                                    tmp_path: Path) -> None:
+    only_first = webdav_servers.get("x509", allowed_dns=[arc_ce.user_dn])
+    only_first.reset()
+    source = tmp_path / "in.txt"
+    source.write_text("x\n")
+    backend = load_backend("webdav", {"url": only_first.url})
+    context = StorageContext(caller=Caller.CLIENT, credentials=Credentials(proxy=Path(arc_ce.proxy2),
+                                                                            ca_dir=only_first.ca_dir))
+    with pytest.raises(StorageError, match=r"MKCOL .*/7: HTTP 403"):
+        backend.stage_inputs(context, StorageJob(id=7, description="", inputs=(InputFile("in.txt", str(source)),)))
+    assert list(only_first.root.iterdir()) == []
+
+
+# --------------------------------------------------------------------------- through A-REX
+
+
+def test_a_job_with_inputs_on_webdav_runs_and_every_copy_is_removed(make_stack: Any, arc_ce: Any,
+                                                                    webdav: WebDAVServer, tmp_path: Path) -> None:
+    import time
+
+    from test_act_cli import ACT, Act, wait_for_state
+
+    stack = make_stack("sqlite", run=True)
+    act = Act(ACT, stack, tmp_path / "user", arc_ce.proxy, ca_dir=arc_ce.ca_dir)
+    act.run("proxy")
+    (act.workdir / "in.txt").write_text("fetched by A-REX from WebDAV\n")
+    (act.workdir / "big.bin").write_bytes(os.urandom(5 * 1024 * 1024))
+    (act.workdir / "job.xrsl").write_text(
+        '&(executable="/bin/sh")(arguments="-c" "cat in.txt; wc -c < big.bin")'
+        '(inputfiles=("in.txt" "")("big.bin" ""))(stdout="out.txt")(jobname="dav")\n')
+    out = act.run("sub", "job.xrsl", "--webdav", webdav.url).stdout.splitlines()
+    job_id = int(out[-1].rsplit(" ", 1)[1])
+    assert (webdav.root / str(job_id) / "big.bin").read_bytes() == (act.workdir / "big.bin").read_bytes()
+    assert not (stack.config.inputs_dir / str(job_id)).exists()  # nothing went through the aCT server
+    wait_for_state(act, job_id, "done")
+    fetched = [r for r in webdav.access_log() if r.method == "GET" and r.path.startswith(f"/{job_id}/")]
+    assert sorted(r.path for r in fetched) == [f"/{job_id}/big.bin", f"/{job_id}/in.txt"]
+    assert all(r.user == arc_ce.user_dn for r in fetched)  # A-REX came with the user's delegation
+    ce_id = stack.jobs([job_id])[job_id]["a_IDFromEndpoint"]
+    # A clean that knows nothing of WebDAV: the engine removes the files all the same.
+    assert act.run("get", "-i", str(job_id)).stdout == f"Results for job dav stored in {ce_id}\n"
+    assert (act.workdir / ce_id / "out.txt").read_text() == f"fetched by A-REX from WebDAV\n{5 * 1024 * 1024}\n"
+    deadline = time.monotonic() + 60
+    while (webdav.root / str(job_id)).exists():
+        assert time.monotonic() < deadline, "the engine never removed the job's WebDAV directory"
+        time.sleep(0.5)
+    with stack.store.engine.connect() as connection:
+        from sqlalchemy import func, select
+
+        from actframework.db.schema import stagings
+        assert connection.execute(select(func.count()).select_from(stagings)).scalar_one() == 0
