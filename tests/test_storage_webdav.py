@@ -182,3 +182,25 @@ def test_a_job_with_inputs_on_webdav_runs_and_every_copy_is_removed(make_stack: 
 
         from actframework.db.schema import stagings
         assert connection.execute(select(func.count()).select_from(stagings)).scalar_one() == 0
+
+
+
+def test_storage_webdav_from_the_configuration_and_act_clean_removes_the_directory(
+    make_stack: Any, arc_ce: Any, webdav: WebDAVServer, tmp_path: Path
+) -> None:
+    from test_act_cli import ACT, Act, wait_for_state
+
+    stack = make_stack("sqlite", run=True)
+    act = Act(ACT, stack, tmp_path / "user", arc_ce.proxy, ca_dir=arc_ce.ca_dir)
+    act.conf.write_text(act.conf.read_text() + f"webdav: {webdav.url}\n")
+    act.run("proxy")
+    (act.workdir / "in.txt").write_text("configured\n")
+    (act.workdir / "job.xrsl").write_text('&(executable="/bin/cat")(arguments="in.txt")(inputfiles=("in.txt" ""))'
+                                          '(stdout="out.txt")(jobname="conf")\n')
+    out = act.run("--storage", "webdav", "sub", "job.xrsl").stdout.splitlines()
+    job_id = int(out[-1].rsplit(" ", 1)[1])
+    assert (webdav.root / str(job_id) / "in.txt").read_text() == "configured\n"
+    wait_for_state(act, job_id, "done")
+    assert act.run("--storage", "webdav", "clean", "-i", str(job_id)).stdout == "Cleaned 1 jobs\n"
+    assert not (webdav.root / str(job_id)).exists()  # at once, by the client
+    assert [r.status for r in webdav.access_log() if r.method == "DELETE"][:1] == [204]

@@ -27,7 +27,6 @@ from typing import Any
 from actframework.arc.rest import DIAGNOSE_FILES
 from actframework.arc.transfer import DEFAULT_DIAGNOSE_DIR, Fetch, fetch_jobs
 from actframework.errors import StorageError
-from actframework.hookspecs import ResultLocation, StorageContext, StorageJob
 
 #: Parallel downloads within one job's fetch (the engine fetches several jobs at once).
 FETCH_WORKERS = 4
@@ -118,15 +117,3 @@ def fetch_outputs(ce: Any, ce_id: str, destination: Path, downloads: str | None,
         shutil.rmtree(partial, ignore_errors=True)
     return list(outcome.files)
 
-
-def results_on_host(context: StorageContext, job: StorageJob, destination: Path) -> ResultLocation:
-    """The engine side of ``act_retrieve_results`` for backends whose results
-    live on the aCT host (actstore, webdav): :func:`fetch_outputs` with the
-    hook's arguments."""
-    if context.ce is None or not job.ce_id:
-        raise StorageError(f"job {job.id}: the engine must give a CE client and the CE job id")
-    try:
-        files = fetch_outputs(context.ce, job.ce_id, destination, job.downloads)
-    except StorageError as exc:
-        raise StorageError(f"job {job.id}: {exc}") from exc
-    return ResultLocation(job.id, str(destination), tuple(files))

@@ -22,7 +22,7 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-from actframework.arc.downloads import results_on_host
+from actframework.arc.host_files import inputs_from_host, job_inputs_dir, results_on_host
 from actframework.client.api import ACTClient
 from actframework.errors import ActError, ConfigError, StorageError
 from actframework.hookspecs import (
@@ -52,23 +52,7 @@ class ActStoreBackend:
     def act_stage_inputs(self, context: StorageContext, job: StorageJob) -> Sequence[StagedFile]:
         if context.caller is not Caller.ENGINE:
             return _upload_to_server(context, job)
-        if context.ce is None or not job.ce_id:
-            raise StorageError(f"job {job.id}: the engine must give a CE client and the CE job id")
-        root = _job_inputs(context, job)
-        staged: list[StagedFile] = []
-        for entry in job.inputs:
-            if not entry.is_local:
-                continue
-            path = _inside(root, entry.local_path, job)
-            try:
-                size = path.stat().st_size
-                context.ce.upload_file(job.ce_id, entry.name, path)
-            except OSError as exc:
-                raise StorageError(f"job {job.id}: input {entry.name}: {exc.strerror or exc}") from exc
-            except ActError as exc:
-                raise StorageError(f"job {job.id}: uploading input {entry.name} to the CE failed: {exc}") from exc
-            staged.append(StagedFile(entry.name, f"{job.ce_id}/{entry.name}", size))
-        return staged
+        return inputs_from_host(context, job)
 
     @hookimpl
     def act_rewrite_description(
@@ -91,7 +75,7 @@ class ActStoreBackend:
     def act_clean_up(self, context: StorageContext, job: StorageJob) -> bool:
         if context.caller is not Caller.ENGINE:
             return False  # the server removes a job's files itself when it is cleaned or killed
-        root = _job_inputs(context, job)
+        root = job_inputs_dir(context, job)
         existed = root.exists()
         shutil.rmtree(root, ignore_errors=True)
         return existed
@@ -137,19 +121,3 @@ def _download_from_server(context: StorageContext, job: StorageJob, destination:
         shutil.rmtree(destination, ignore_errors=True)
         raise
     return ResultLocation(job.id, str(destination), tuple(files))
-
-
-def _job_inputs(context: StorageContext, job: StorageJob) -> Path:
-    if context.data_dir is None:
-        raise StorageError(f"the {NAME} backend needs the server's data directory")
-    return context.data_dir / "inputs" / str(job.id)
-
-
-def _inside(root: Path, path: Path, job: StorageJob) -> Path:
-    """``root / path``, refused if it leaves ``root``: the engine must never
-    upload other files of the server, and a client never write outside the
-    download directory, whatever names a description or a server gives."""
-    resolved = (root / path).resolve()
-    if not resolved.is_relative_to(root.resolve()):
-        raise StorageError(f"job {job.id}: {path} is not inside {root}")
-    return resolved

@@ -22,6 +22,7 @@ from collections.abc import Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
+from actframework.arc.host_files import inputs_from_host
 from actframework.errors import ConfigError, StorageError
 from actframework.hookspecs import Caller, InputFile, StagedFile, StorageContext, StorageJob, hookimpl
 from actframework_dcache.expect import ExpectClient, Upload
@@ -58,7 +59,7 @@ class DCacheBackend(WebDAVBackend):
     @hookimpl
     def act_stage_inputs(self, context: StorageContext, job: StorageJob) -> Sequence[StagedFile]:
         if context.caller is Caller.ENGINE:
-            return []
+            return inputs_from_host(context, job)
         sized = self.local_inputs(context, job)
         if not sized:
             return []

@@ -27,7 +27,7 @@ from typing import Any
 from urllib.parse import urlparse
 
 from actframework import xrsl
-from actframework.arc.downloads import results_on_host
+from actframework.arc.host_files import inputs_from_host, results_on_host
 from actframework.client.api import ACTClient
 from actframework.errors import ActError, ConfigError, StorageError
 from actframework.hookspecs import (
@@ -101,7 +101,9 @@ class WebDAVBackend:
     @hookimpl
     def act_stage_inputs(self, context: StorageContext, job: StorageJob) -> Sequence[StagedFile]:
         if context.caller is Caller.ENGINE:
-            return []  # the description names URLs: the CE fetches them itself
+            # Inputs staged here are URLs the CE fetches itself; files a
+            # client uploaded to the server go into the session as actstore's.
+            return inputs_from_host(context, job)
         local = self.local_inputs(context, job)
         staged: list[StagedFile] = []
         if local:
