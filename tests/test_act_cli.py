@@ -107,7 +107,8 @@ def test_job_commands_need_a_selection(act: Act) -> None:
     act.run("proxy")
     for command in ("kill", "clean", "get", "fetch", "resub"):
         done = act.run(command, expect=2)
-        assert "Error: say which jobs: --id, --name, --state, or -a/--all for all of them" in done.stderr
+        options = "--id, --name" if command in ("fetch", "resub") else "--id, --name, --state"
+        assert f"Error: say which jobs: {options}, or -a/--all for all of them" in done.stderr
     assert act.run("kill", "-a").stdout == "Will kill 0 jobs\n"
     assert act.run("clean", "-a").stdout == "Cleaned 0 jobs\n"
     assert act.run("fetch", "-a").stdout == "Will fetch 0 jobs\n"
@@ -122,10 +123,10 @@ def test_errors_are_one_line_with_exit_code_1(act: Act, tmp_path: Path, arc_ce) 
     assert missing.stderr == f"config file {tmp_path / 'nothing.yaml'} does not exist\n"
     act.run("proxy")
     (act.workdir / "bad.xrsl").write_text('&(executable="/bin/true")\n(jobname="x"\n')
-    out = act.run("sub", "bad.xrsl").stdout
-    assert "bad.xrsl" in out and "line" in out and "not submitted" in out
+    out = act.run("sub", "bad.xrsl", expect=1).stdout
+    assert "Job description bad.xrsl not submitted: line 2" in out
     (act.workdir / "noinput.xrsl").write_text(JOB.format(name="noinput"))
-    assert "Given path in.txt is not a file" in act.run("sub", "noinput.xrsl").stdout
+    assert "Given path in.txt is not a file" in act.run("sub", "noinput.xrsl", expect=1).stdout
     down = Act(ACT, None, tmp_path / "down", arc_ce.proxy, server=f"http://127.0.0.1:{free_port()}")
     down.token.write_text("t")
     failed = down.run("stat", expect=1)

@@ -116,7 +116,15 @@ def test_a_server_that_is_down_is_one_line_and_exit_1(offline: Runner) -> None:
 def test_commands_that_change_jobs_refuse_without_a_selection(offline: Runner, command: str) -> None:
     offline.token.write_text("x.y.z")
     result = offline(command, expect=2)
-    assert "say which jobs: --id, --name, --state, or -a/--all" in result.stderr
+    options = "--id, --name" if command in ("fetch", "resub") else "--id, --name, --state"
+    assert f"say which jobs: {options}, or -a/--all for all of them" in result.stderr
+
+
+@pytest.mark.parametrize("command", ["stat", "kill", "clean", "get", "cat"])
+def test_a_state_name_with_a_typo_is_a_usage_error(offline: Runner, command: str) -> None:
+    offline.token.write_text("x.y.z")
+    result = offline(command, "-s", "runing", expect=2)
+    assert "unknown state 'runing'; the states are cancelled, cancelling, done" in result.stderr
 
 
 def test_a_malformed_id_list_is_a_usage_error(offline: Runner) -> None:
@@ -222,12 +230,12 @@ def test_proxy_create_asks_for_the_passphrase_of_an_encrypted_key(online: Any, a
     new_proxy = run.home / "x509up"
     run.conf.write_text(run.conf.read_text().replace(str(run.proxy), str(new_proxy)))
     args = ("proxy", "--create", "--cert", str(arc_ce.user_cert), "--key", str(encrypted))
+    # Not a terminal: the passphrase is the first line of stdin, read without a prompt.
     refused = run(*args, expect=1, input="wrong\n").stderr.splitlines()
-    assert refused == [f"Passphrase of {encrypted}: ",
-                       f"{encrypted}: cannot decrypt the user private key: wrong passphrase?"]
+    assert refused == [f"{encrypted}: cannot decrypt the user private key: wrong passphrase?"]
     assert not new_proxy.exists()
     refused = run(*args, expect=1).stderr.splitlines()
-    assert refused[-1] == f"{encrypted} is encrypted and no passphrase was given"
+    assert refused == [f"{encrypted} is encrypted and no passphrase was given"]
     run(*args, input="sesame\n")
     assert x509.load_proxy(new_proxy).dn == arc_ce.user_dn
 
@@ -286,9 +294,9 @@ def test_a_malformed_description_names_file_line_and_column(online: Any, api: Li
     run: Runner = online(api)
     bad = run.work / "bad.xrsl"
     bad.write_text('&(executable="/bin/echo")\n(arguments="hi"\n')
-    out = run("sub", str(bad)).output.splitlines()
+    out = run("sub", str(bad), expect=1).output.splitlines()
     assert out[0] == "Submitting batch of 1 jobs ..."
-    assert out[1] == (f"Job description {bad} not submitted: {bad}: line 2, column 16: "
+    assert out[1] == (f"Job description {bad} not submitted: line 2, column 16: "
                       "expected ')' to close the '(' at line 2, column 1, found the end of the document")
     assert json.loads(run("stat", "-a", "--json").output) == []
 
@@ -297,9 +305,9 @@ def test_a_malformed_description_names_file_line_and_column(online: Any, api: Li
 def test_a_cluster_the_server_does_not_serve_is_refused_per_job(online: Any, api: LiveServer) -> None:
     run: Runner = online(api)
     (run.work / "a.xrsl").write_text(JOB.format(name="elsewhere"))
-    out = run("sub", "--clusterlist", "https://ce.nowhere.example.org/arex", str(run.work / "a.xrsl"))
+    out = run("sub", "--clusterlist", "https://ce.nowhere.example.org/arex", str(run.work / "a.xrsl"), expect=1)
     assert out.output.splitlines()[1:] == [
-        "Job elsewhere not submitted: Unknown cluster https://ce.nowhere.example.org/arex"]
+        f"Job description {run.work / 'a.xrsl'} not submitted: Unknown cluster https://ce.nowhere.example.org/arex"]
     assert json.loads(run("stat", "-a", "--json").output) == []
 
 
@@ -307,8 +315,9 @@ def test_a_cluster_the_server_does_not_serve_is_refused_per_job(online: Any, api
 def test_a_missing_input_file_kills_the_created_job(online: Any, api: LiveServer) -> None:
     run: Runner = online(api)
     (run.work / "a.xrsl").write_text('&(executable="/bin/cat")(inputfiles=("gone.txt" ""))(jobname="noinput")\n')
-    out = run("sub", str(run.work / "a.xrsl")).output.splitlines()
-    assert out[1:] == ["Job noinput not submitted: Given path gone.txt is not a file",
+    out = run("sub", str(run.work / "a.xrsl"), expect=1).output.splitlines()
+    # act-client's lines, but exit code 1: nothing was submitted.
+    assert out[1:] == [f"Job description {run.work / 'a.xrsl'} not submitted: Given path gone.txt is not a file",
                        "Cleaning up failed or cancelled jobs ..."]
     assert json.loads(run("stat", "-a", "--json").output) == []
 
@@ -334,3 +343,35 @@ def test_verbose_logs_requests_but_never_the_token(online: Any, api: LiveServer)
     result = run("-v", "stat", "-a")
     assert f"GET {api.url}/jobs" in result.stderr
     assert token not in result.output and token.split(".")[2] not in result.stderr
+
+
+@sqlite_only
+def test_progress_when_asked_goes_to_stderr_and_leaves_stdout_as_act_client_prints_it(online: Any,
+                                                                                      api: LiveServer) -> None:
+    run: Runner = online(api)
+    (run.work / "in.txt").write_bytes(b"x" * 300_000)
+    (run.work / "a.xrsl").write_text('&(executable="/bin/cat")(inputfiles=("in.txt" ""))(jobname="shown")\n')
+    with contextlib.chdir(run.work):
+        result = run("sub", "--progress", str(run.work / "a.xrsl"))
+    assert result.stdout.splitlines()[0] == "Submitting batch of 1 jobs ..."
+    assert result.stdout.splitlines()[1].startswith("Inserted job shown with ID ")
+    assert "uploading" in result.stderr and "1/1 files" in result.stderr
+
+
+@sqlite_only
+def test_watch_with_json_prints_one_object_per_line(online: Any, api: LiveServer) -> None:
+    run: Runner = online(api)
+    lines = run("stat", "--watch", "1", "--json", "-n", "none-at-all").output.splitlines()
+    assert len(lines) == 1 and json.loads(lines[0])["jobs"] == []
+
+
+def test_with_storage_dcache_webdav_url_keeps_dcache(offline: Runner, tmp_path: Path) -> None:
+    from actframework.client.cli import Session
+
+    session = Session(offline.conf, None, None, "dcache")
+    session.use_webdav("https://door.example.org:2880/user")
+    assert session.storage_name == "dcache"
+    assert session.storage_record() == {"backend": "dcache", "url": "https://door.example.org:2880/user"}
+    plain = Session(offline.conf, None, None, None)
+    plain.use_webdav("https://dav.example.org/user")
+    assert plain.storage_name == "webdav"

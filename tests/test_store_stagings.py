@@ -60,3 +60,15 @@ def test_orphans_come_oldest_first_and_limited(store: JobStore, clock: Clock) ->
     store.record_stagings(1, [(job, "webdav", f"{DAV}/{job}") for job in ids])
     store.cancel_jobs(1, only(*ids))
     assert [o.clientjobid for o in store.orphaned_stagings(3, clock())] == sorted(ids)[:3]
+
+
+def test_ids_of_deleted_rows_are_never_handed_out_again(store: JobStore, clock: Clock) -> None:
+    """Input directories, tokens and staging records name ids that outlive
+    their rows (SQLite reuses the highest id unless told not to)."""
+    first, newest = jobs(store, 9, 2)
+    store.cancel_jobs(9, only(newest))
+    [again] = jobs(store, 9, 1)
+    assert again > newest
+    proxy = store.store_proxy("/CN=a", "", b"pem", clock() + timedelta(hours=1))
+    assert store.delete_proxy(proxy)
+    assert store.store_proxy("/CN=b", "", b"pem", clock() + timedelta(hours=1)) > proxy

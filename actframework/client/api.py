@@ -55,10 +55,14 @@ def _certificates_pem(pem: bytes) -> tuple[str, str]:
 
 
 def _answer(status: int, body: Any, expect: int = 200) -> Any:
-    """The body of an expected answer, else the server's ``msg`` as an error."""
+    """The body of an expected answer, else the server's ``msg`` as an
+    error (for a refused token, with what to do about it)."""
     if status != expect:
         message = body.get("msg") if isinstance(body, dict) else None
-        raise ServerError(status, str(message or f"HTTP {status}"))
+        text = str(message or f"HTTP {status}")
+        if status == 401:
+            text += "; run act proxy"
+        raise ServerError(status, text)
     return body
 
 

@@ -48,7 +48,8 @@ from actframework.client.submit import SUBMIT_BATCH, Submitted, read_description
 from actframework.client.table import all_settled, render_table
 from actframework.config import ClientConfig, write_private_file
 from actframework.db.filters import parse_id_list
-from actframework.errors import ActError, ConfigError, StoreError
+from actframework.db.states import ARCSTATES
+from actframework.errors import ActError, ConfigError, ServerError, StoreError
 from actframework.hookspecs import Caller, Credentials, StorageContext, StorageJob, TransferProgress
 from actframework.plugins import StorageManager, load_backend
 
@@ -112,7 +113,8 @@ class Session:
         url = self.config.webdav if value == WEBDAV_FROM_CONFIG else value
         if not url:
             raise ConfigError("WebDAV location not configured")
-        self.storage_name = "webdav"
+        if self.storage_name not in WEBDAV_BACKENDS:  # --storage dcache --webdav URL stays dcache
+            self.storage_name = "webdav"
         self.webdav_url = url
 
     def storage_options(self) -> dict[str, Any]:
@@ -200,7 +202,7 @@ def job_filters(states: bool = True) -> Callable[[F], F]:
         func = click.option("-i", "--id", "ids", help="Job ids: 1,3,5-9.")(func)
         func = click.option("-n", "--name", help="Jobs whose name contains this.")(func)
         if states:
-            func = click.option("-s", "--state", help="Jobs in this state.")(func)
+            func = click.option("-s", "--state", callback=known_state, help="Jobs in this state.")(func)
         return func
 
     return decorate
@@ -209,7 +211,9 @@ def job_filters(states: bool = True) -> Callable[[F], F]:
 def webdav_option(func: F) -> F:
     """act-client's ``--webdav [URL]``."""
     return click.option("--webdav", "webdav", is_flag=False, flag_value=WEBDAV_FROM_CONFIG, default="",
-                        help="Use the WebDAV backend: the configured `webdav:` URL, or this one.")(func)
+                        metavar="[URL]",
+                        help="Use the WebDAV backend: the configured `webdav:` URL, or this one. Without a "
+                             "URL, put it after the files (it takes the next word as its URL).")(func)
 
 
 def progress_option(func: F) -> F:
@@ -228,10 +232,19 @@ def selected_ids(ids: str | None) -> str | None:
     return ids
 
 
-def require_selection(all_jobs: bool, ids: str | None, name: str | None, state: str | None = None) -> None:
+def require_selection(all_jobs: bool, ids: str | None, name: str | None, state: str | None = None, *,
+                      has_state: bool = True) -> None:
     """Commands that change jobs never act on everything by accident."""
     if not (all_jobs or ids or name or state):
-        raise click.UsageError("say which jobs: --id, --name, --state, or -a/--all for all of them")
+        options = "--id, --name, --state" if has_state else "--id, --name"
+        raise click.UsageError(f"say which jobs: {options}, or -a/--all for all of them")
+
+
+def known_state(_ctx: click.Context, _param: click.Parameter, value: str | None) -> str | None:
+    """``-s``: a typo would silently select nothing, so it is a usage error."""
+    if value and value not in ARCSTATES:
+        raise click.BadParameter(f"unknown state {value!r}; the states are {', '.join(sorted(ARCSTATES))}")
+    return value
 
 
 def clean_storage(session: Session, act: ACTClient, storage: StorageManager, job_ids: Sequence[int]) -> None:
@@ -304,7 +317,13 @@ def _valid_proxy_exists(path: Path) -> bool:
 
 
 def _ask_passphrase(key: Path) -> str:
-    """From the terminal, or a line on stdin (``echo ... | act proxy --create``)."""
+    """From the terminal, or the first line of stdin when it is not one
+    (``act proxy --create < passphrase-file``)."""
+    if not sys.stdin.isatty():
+        line = sys.stdin.readline().rstrip("\r\n")
+        if not line:
+            raise ConfigError(f"{key} is encrypted and no passphrase was given")
+        return line
     try:
         return str(click.prompt(f"Passphrase of {key}", hide_input=True, err=True))
     except click.Abort:
@@ -324,7 +343,7 @@ def _ask_passphrase(key: Path) -> str:
 @click.option("--watch", type=click.FloatRange(min=0.5), is_flag=False, flag_value=5.0, default=None,
               metavar="[SECONDS]",
               help="Show the table again every SECONDS (5) until every job is done, donefailed, failed, "
-                   "cancelled or lost, or Ctrl-C.")
+                   "cancelled or lost, or Ctrl-C (with --json: one JSON object per line).")
 @pass_session
 def stat(session: Session, all_jobs: bool, ids: str | None, name: str | None, state: str | None,
          arc: str, client_cols: str, get_cols: bool, as_json: bool, watch: float | None) -> None:
@@ -351,7 +370,12 @@ def stat(session: Session, all_jobs: bool, ids: str | None, name: str | None, st
                             arc=arc_list + [c for c in extra if c not in arc_list])
 
         if watch is None:
-            rows = fetch_rows()
+            try:
+                rows = fetch_rows()
+            except ServerError as exc:
+                if exc.msg.startswith("Invalid column"):
+                    raise ServerError(exc.status, f"{exc.msg} (act stat --get-cols lists the columns)") from None
+                raise
             if as_json:
                 _echo_json(rows)
             else:
@@ -368,14 +392,16 @@ def _watch(fetch_rows: Callable[[Sequence[str]], list[dict[str, Any]]], columns:
     try:
         while True:
             rows = fetch_rows(["arcstate"])
-            if on_terminal:
-                click.clear()
+            if as_json:  # JSON Lines: one object per refresh
+                click.echo(json.dumps({"time": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+                                       "jobs": [{k: v for k, v in row.items() if k in columns} for row in rows]},
+                                      sort_keys=True))
             else:
-                click.echo()
-            click.echo(f"{time.strftime('%H:%M:%S')}  {len(rows)} jobs  (every {interval:g} s; Ctrl-C to stop)")
-            if as_json:
-                _echo_json([{k: v for k, v in row.items() if k in columns} for row in rows])
-            else:
+                if on_terminal:
+                    click.clear()
+                else:
+                    click.echo()
+                click.echo(f"{time.strftime('%H:%M:%S')}  {len(rows)} jobs  (every {interval:g} s; Ctrl-C to stop)")
                 for line in render_table(rows, columns):
                     click.echo(line)
             if all_settled(rows):
@@ -401,24 +427,32 @@ def sub(session: Session, clusterlist: str, webdav: str, progress: bool | None,
     session.use_webdav(webdav)
     clusters = session.config.resolve_clusterlist(clusterlist)
     storage = session.storage()
+    failed = 0
     with session.client() as act, progress_for("uploading", progress) as bar:
         context = session.storage_context(act, bar)
         for start in range(0, len(descriptions), SUBMIT_BATCH):
             batch = descriptions[start:start + SUBMIT_BATCH]
             click.echo(f"Submitting batch of {len(batch)} jobs ...")
             jobs, unreadable = read_descriptions(batch)
-            for failure in unreadable:
-                click.echo(f"Job description {failure.path} not submitted: {failure.error}")
-            submit_batch(act, storage, context, clusters, jobs, report=_report_submissions, announce=click.echo,
-                         storage_record=session.storage_record())
+            _report_submissions(unreadable)
+            results = submit_batch(act, storage, context, clusters, jobs, report=_report_submissions,
+                                   announce=click.echo, storage_record=session.storage_record())
+            failed += sum(not result.ok for result in [*unreadable, *results])
+    if failed:
+        click.get_current_context().exit(1)  # every failure has been printed above
 
 
 def _report_submissions(results: Sequence[Submitted]) -> None:
+    """act-client's lines: a failure names the description file (and an
+    error that names the file already is not prefixed with it twice)."""
     for result in results:
         if result.ok:
             click.echo(f"Inserted job {result.name} with ID {result.id}")
-        else:
-            click.echo(f"Job {result.name} not submitted: {result.error}")
+            continue
+        error = str(result.error)
+        if error.startswith(f"{result.path}: "):
+            error = error[len(result.path) + 2:]
+        click.echo(f"Job description {result.path} not submitted: {error}")
 
 
 # --------------------------------------------------------------------------- kill, clean, fetch, resub
@@ -464,7 +498,7 @@ def clean(session: Session, all_jobs: bool, ids: str | None, name: str | None, s
 @pass_session
 def fetch(session: Session, all_jobs: bool, ids: str | None, name: str | None) -> None:
     """Fetch the outputs of failed jobs (they become donefailed)."""
-    require_selection(all_jobs, ids, name)
+    require_selection(all_jobs, ids, name, has_state=False)
     with session.client() as act:
         fetched = act.fetch(selected_ids(ids), name=name)
     click.echo(f"Will fetch {len(fetched)} jobs")
@@ -475,7 +509,7 @@ def fetch(session: Session, all_jobs: bool, ids: str | None, name: str | None) -
 @pass_session
 def resub(session: Session, all_jobs: bool, ids: str | None, name: str | None) -> None:
     """Resubmit failed jobs from scratch."""
-    require_selection(all_jobs, ids, name)
+    require_selection(all_jobs, ids, name, has_state=False)
     with session.client() as act:
         resubmitted = act.resubmit(selected_ids(ids), name=name)
     click.echo(f"Will resubmit {len(resubmitted)} jobs")

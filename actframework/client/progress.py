@@ -81,5 +81,6 @@ def progress_for(verb: str, wanted: bool | None) -> Iterator[TransferProgress]:
     if not show:
         yield SILENT
         return
-    with ProgressBar(verb) as bar:
+    # Asked for explicitly: drawn even when stderr is not a terminal.
+    with ProgressBar(verb, Console(stderr=True, force_terminal=True) if wanted else None) as bar:
         yield bar

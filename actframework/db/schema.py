@@ -54,7 +54,10 @@ NAMING_CONVENTION: Final = {
 metadata = MetaData(naming_convention=NAMING_CONVENTION)
 
 _MYSQL = ("mysql", "mariadb")
-_TABLE_OPTIONS: Final[dict[str, Any]] = {"mysql_engine": "InnoDB", "mysql_charset": "utf8mb4"}
+# sqlite_autoincrement: SQLite otherwise hands out the highest id again once
+# its row is deleted; ids name files (inputs/<id>/), tokens (proxyid) and
+# records (stagings) that outlive their rows, so no id may ever come back.
+_TABLE_OPTIONS: Final[dict[str, Any]] = {"mysql_engine": "InnoDB", "mysql_charset": "utf8mb4", "sqlite_autoincrement": True}
 
 #: Longest job name the ``clientjobs.jobname`` column holds.
 JOBNAME_MAX_LENGTH: Final = 255

@@ -14,11 +14,13 @@ are aCT's where aCT has them.
 
 from __future__ import annotations
 
+import logging
 from pathlib import Path
 
 from fastapi import APIRouter, Depends, Request, Response
 from fastapi.responses import FileResponse, JSONResponse, StreamingResponse
 from starlette.concurrency import run_in_threadpool
+from starlette.requests import ClientDisconnect
 
 from actframework.config import ServerConfig
 from actframework.db import JobStore
@@ -37,6 +39,7 @@ from actframework.server.files import (
 )
 
 router = APIRouter()
+log = logging.getLogger(__name__)
 
 #: Job states whose outputs have been fetched (act-spec §A.5).
 RESULT_STATES = frozenset({"done", "donefailed"})
@@ -94,6 +97,11 @@ async def _upload(request: Request, store: JobStore, config: ServerConfig, proxy
     except UploadTooLargeError:
         # The rest of the body is not read; the server closes the connection.
         return JSONResponse({"msg": _too_large(limit)}, status_code=413, headers={"Connection": "close"})
+    except ClientDisconnect:
+        # The user stopped the upload (Ctrl-C): store_upload kept nothing.
+        # Normal, so one line rather than a traceback; nobody reads the answer.
+        log.info("job %s: the client went away while uploading %s", job_id, path)
+        return Response(status_code=400)
     return Response(status_code=204)
 
 
