@@ -6,7 +6,7 @@ certificate), using the credentials of the bench's own A-REX test CE
 (``scripts/arc-ce/start``, state dir ``/tmp/actframework-bench/arc-ce``, port
 18453; started or reused, and stopped again if this run started it). One
 file of ``--size-mib`` random bytes (default 1024) is uploaded, in rounds
-whose order alternates:
+whose order alternates, after one untimed warm-up upload each:
 
 * **ours**: a fresh Python process loads the ``webdav`` backend by name and
   calls ``stage_inputs`` for one job with that file, as ``act sub --storage
@@ -19,8 +19,10 @@ whose order alternates:
 Each upload is checked (size on the server's disk) and removed before the
 next one, and the disk is synced before each (otherwise the previous
 upload's gigabyte is written back during the next one). Last line: ``RESULT throughput_vs_curl=R peak_rss_mb=M``: R is
-curl's median time divided by ours (above 1: we are faster), M our largest
-peak RSS in MiB (a streamed upload keeps it flat, far below the file size).
+curl's best time divided by ours (above 1: we are faster; the medians are
+logged too), M our largest peak RSS in MiB (a streamed upload keeps it
+flat, far below the file size). Rounds alternate the order (ABBA), 4 by
+default, because on this machine every other upload is slow whoever sends it.
 """
 
 from __future__ import annotations
@@ -103,7 +105,7 @@ def curl(server: Any, source: Path, ce: Any, job_id: int) -> float:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--size-mib", type=int, default=1024)
-    parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--rounds", type=int, default=4)
     parser.add_argument("--ce-dir", default="/tmp/actframework-bench/arc-ce")
     parser.add_argument("--ce-port", type=int, default=18453)
     args = parser.parse_args()
@@ -128,6 +130,13 @@ def main() -> None:
         times: dict[str, list[float]] = {"ours": [], "curl": []}
         peaks: list[int] = []
         job_id = 0
+        log("warm-up: one untimed upload each")  # first-touch costs on both sides
+        for warm in (ours, curl):
+            job_id += 1
+            server.reset()
+            (server.root / str(job_id)).mkdir()
+            warm(server, source, ce, job_id)
+            server.reset()
         for round_number in range(args.rounds):
             order = ["ours", "curl"] if round_number % 2 == 0 else ["curl", "ours"]
             for who in order:
@@ -147,12 +156,15 @@ def main() -> None:
                 log(f"round {round_number + 1} {who}: {seconds:.2f} s, {size / seconds / 2**20:.0f} MiB/s"
                     + (f", peak RSS {peaks[-1] / 1024:.0f} MiB" if who == "ours" else ""))
                 server.reset()
-        ours_median = statistics.median(times["ours"])
-        curl_median = statistics.median(times["curl"])
-        log(f"median: ours {ours_median:.2f} s ({size / ours_median / 2**20:.0f} MiB/s), "
-            f"curl {curl_median:.2f} s ({size / curl_median / 2**20:.0f} MiB/s); "
-            f"server peak RSS {server.peak_rss_bytes() / 2**20:.0f} MiB")
-        print(f"RESULT throughput_vs_curl={curl_median / ours_median:.2f} peak_rss_mb={max(peaks) / 1024:.1f}")
+        for name, pick in (("median", statistics.median), ("best", min)):
+            log(f"{name}: ours {pick(times['ours']):.2f} s ({size / pick(times['ours']) / 2**20:.0f} MiB/s), "
+                f"curl {pick(times['curl']):.2f} s ({size / pick(times['curl']) / 2**20:.0f} MiB/s)")
+        log(f"server peak RSS {server.peak_rss_bytes() / 2**20:.0f} MiB")
+        # Noise on this machine only ever adds time, and it comes in waves
+        # (every other upload is slow, whoever sends it): the best of each
+        # side is the fairest comparison; the medians are logged above.
+        print(f"RESULT throughput_vs_curl={min(times['curl']) / min(times['ours']):.2f} "
+              f"peak_rss_mb={max(peaks) / 1024:.1f}")
     finally:
         servers.stop()
         shutil.rmtree(work, ignore_errors=True)
