@@ -204,3 +204,30 @@ def test_storage_webdav_from_the_configuration_and_act_clean_removes_the_directo
     assert act.run("--storage", "webdav", "clean", "-i", str(job_id)).stdout == "Cleaned 1 jobs\n"
     assert not (webdav.root / str(job_id)).exists()  # at once, by the client
     assert [r.status for r in webdav.access_log() if r.method == "DELETE"][:1] == [204]
+
+
+def test_outputs_written_by_the_ce_to_webdav_are_what_act_get_downloads(
+    make_stack: Any, arc_ce: Any, webdav: WebDAVServer, tmp_path: Path
+) -> None:
+    from test_act_cli import ACT, Act, wait_for_state
+
+    stack = make_stack("sqlite", run=True)
+    act = Act(ACT, stack, tmp_path / "user", arc_ce.proxy, ca_dir=arc_ce.ca_dir)
+    act.conf.write_text(act.conf.read_text() + f"webdav: {webdav.url}\nstorage: webdav\n"
+                        "storage_options:\n  outputs: true\n")
+    act.run("proxy")
+    (act.workdir / "job.xrsl").write_text(
+        '&(executable="/bin/sh")(arguments="-c" "echo on webdav > result.txt; echo kept > kept.txt")'
+        '(outputfiles=("result.txt" "")("kept.txt" ""))(jobname="outs")\n')
+    out = act.run("sub", "job.xrsl").stdout.splitlines()
+    job_id = int(out[-1].rsplit(" ", 1)[1])
+    wait_for_state(act, job_id, "done")
+    written = webdav.root / f"{job_id}-results"
+    assert (written / "result.txt").read_text() == "on webdav\n"  # the CE put it there
+    puts = [r for r in webdav.access_log() if r.method == "PUT" and r.path.startswith(f"/{job_id}-results/")]
+    assert puts and all(r.user == arc_ce.user_dn for r in puts)
+    ce_id = stack.jobs([job_id])[job_id]["a_IDFromEndpoint"]
+    assert act.run("get", "-i", str(job_id)).stdout == f"Results for job outs stored in {ce_id}\n"
+    assert (act.workdir / ce_id / "result.txt").read_text() == "on webdav\n"
+    assert (act.workdir / ce_id / "kept.txt").read_text() == "kept\n"
+    assert (written / "result.txt").exists()  # results on the user's storage stay theirs

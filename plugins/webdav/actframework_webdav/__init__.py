@@ -7,14 +7,20 @@ itself, with the user's delegated proxy, and the aCT server never carries
 the data. ``act clean``, ``act get`` and ``act kill`` remove the collection
 (DELETE; already gone is fine).
 
-The outputs take the usual way: the engine fetches them from the CE onto
+The outputs take the usual way (the engine fetches them from the CE onto
 the aCT host and ``act get`` downloads them from the server, as with
-``actstore``.
+``actstore``), unless ``outputs`` is on: then each output file the
+description keeps on the CE (``("name" "")``, a plain file name) is sent by
+the CE itself to ``<url>/<job id>-results/<name>``, and ``act get``
+downloads it from there (next to whatever the server has). Results on
+WebDAV are the user's files: cleaning the job removes its inputs, never
+its results.
 
 Options: ``url`` (base URL of the user's WebDAV directory; the client may
 also give it with ``--webdav URL``, or act-client's ``webdav:`` key),
-``timeout`` (seconds, default 60) and ``token_file`` (a file holding a bearer
-token for the WebDAV server, used instead of the proxy; mode 0600). The aCT
+``timeout`` (seconds, default 60), ``token_file`` (a file holding a bearer
+token for the WebDAV server, used instead of the proxy; mode 0600) and
+``outputs`` (true: outputs to WebDAV as above; default false). The aCT
 server's own token is never sent to WebDAV.
 """
 
@@ -53,7 +59,7 @@ class WebDAVBackend:
     """Stages job files on a WebDAV server."""
 
     name = NAME
-    options = frozenset({"url", "timeout", "token_file"})
+    options = frozenset({"url", "timeout", "token_file", "outputs"})
 
     def __init__(self, options: Mapping[str, Any]) -> None:
         unknown = set(options) - self.options
@@ -69,6 +75,15 @@ class WebDAVBackend:
         self.timeout = float(timeout)
         token_file = options.get("token_file")
         self.token_file = Path(str(token_file)).expanduser() if token_file else None
+        outputs = options.get("outputs", False)
+        if not isinstance(outputs, bool):
+            raise ConfigError(f"storage backend {self.name}: outputs must be true or false")
+        self.outputs = outputs
+
+    @staticmethod
+    def results_collection(job: StorageJob) -> str:
+        """Where the CE puts a job's outputs when ``outputs`` is on."""
+        return f"{job.id}-results"
 
     # ------------------------------------------------------------------ plumbing
 
@@ -106,9 +121,12 @@ class WebDAVBackend:
             return inputs_from_host(context, job)
         local = self.local_inputs(context, job)
         staged: list[StagedFile] = []
-        if local:
+        if local or self.outputs:
             with self.dav(context) as dav:
-                dav.mkcol(str(job.id))
+                if self.outputs:
+                    dav.mkcol(self.results_collection(job))  # the CE writes there, it makes no collections
+                if local:
+                    dav.mkcol(str(job.id))
                 for entry, _ in local:
                     size = dav.put(entry.local_path, str(job.id), entry.name, progress=context.progress)
                     staged.append(StagedFile(entry.name, dav.url(str(job.id), entry.name), size))
@@ -131,12 +149,20 @@ class WebDAVBackend:
     def act_rewrite_description(
         self, context: StorageContext, job: StorageJob, staged: Sequence[StagedFile]
     ) -> str:
-        if context.caller is Caller.ENGINE or not staged:
+        if context.caller is Caller.ENGINE or not (staged or self.outputs):
             return job.description
         where = {item.name: item.location for item in staged}
         jobs = xrsl.parse(job.description)
+        results_base = f"{self._base()}/{self.results_collection(job)}"
         for parsed in jobs:
-            parsed.set_inputfiles([(name, where.get(name, source)) for name, source in parsed.inputfiles])
+            if staged:
+                parsed.set_inputfiles([(name, where.get(name, source)) for name, source in parsed.inputfiles])
+            if self.outputs and parsed.outputfiles:
+                parsed.set_outputfiles([
+                    (name, f"{results_base}/{DavClient.path(name)}" if not target and "/" not in name.strip("/")
+                     and not name.endswith("/") else target)
+                    for name, target in parsed.outputfiles
+                ])
         return xrsl.unparse(jobs)
 
     @hookimpl
@@ -149,7 +175,30 @@ class WebDAVBackend:
             raise StorageError(f"the {self.name} backend needs the aCT server URL and the user's token")
         with ACTClient(context.server_url, token=context.credentials.token) as act:
             files = act.download_results(job.id, destination, context.progress)
+        if self.url:
+            files = sorted({*files, *self._results_from_webdav(context, job, destination)})
         return ResultLocation(job.id, str(destination), tuple(files))
+
+    def _results_from_webdav(self, context: StorageContext, job: StorageJob, destination: Path) -> list[str]:
+        """The outputs the CE wrote to ``<url>/<id>-results/`` (none if there
+        is no such collection), downloaded into ``destination``."""
+        collection = self.results_collection(job)
+        files: list[str] = []
+        with self.dav(context) as dav:
+            pending = [("", dav.list(collection, missing_ok=True))]
+            while pending:
+                prefix, entries = pending.pop()
+                for entry in entries:
+                    relative = f"{prefix}{entry.name}"
+                    if entry.is_collection:
+                        pending.append((f"{relative}/", dav.list(collection, relative)))
+                        continue
+                    target = (destination / relative).resolve()
+                    if not target.is_relative_to(destination.resolve()):
+                        raise StorageError(f"job {job.id}: WebDAV listed {relative!r}, outside the results")
+                    dav.get(target, collection, relative, progress=context.progress)
+                    files.append(relative)
+        return files
 
     @hookimpl
     def act_clean_up(self, context: StorageContext, job: StorageJob) -> bool:

@@ -108,12 +108,15 @@ class DavClient:
             return False
         raise StorageError(f"DELETE {self.url(path)}: {_reason(response)}")
 
-    def list(self, *parts: str) -> list[DavEntry]:
-        """The members of a collection (PROPFIND, depth 1), without itself."""
+    def list(self, *parts: str, missing_ok: bool = False) -> list[DavEntry]:
+        """The members of a collection (PROPFIND, depth 1), without itself;
+        none for a missing collection if ``missing_ok``."""
         path = self.path(*parts)
         response = self.http.request("PROPFIND", path + "/", data=_PROPFIND_BODY, idempotent=True,
                                      headers={"Depth": "1", "Content-Type": "application/xml"})
         if response.status_code == 404:
+            if missing_ok:
+                return []
             raise StorageError(f"PROPFIND {self.url(path)}: no such collection")
         if response.status_code != 207:
             raise StorageError(f"PROPFIND {self.url(path)}: {_reason(response)}")
