@@ -195,6 +195,7 @@ def finish_delegation(request: Request, payload: Any = Body(None), store: JobSto
     expiry = certificate.not_valid_after_utc
     proxyid = store.store_proxy(dn, attribute, proxy.to_pem(), expiry)
     path = proxy_path(config, proxyid)
+    path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)  # a data dir made by hand may lack it
     gridx509.write_proxy(proxy, path)
     store.set_proxy_path(proxyid, str(path))
     store.delete_pending_proxy(pendingid)
