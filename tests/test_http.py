@@ -187,3 +187,22 @@ def test_one_client_serves_many_threads(arc_ce) -> None:
     for t in threads:
         t.join()
     assert results == [200] * 40
+
+
+def test_a_policy_may_retry_500_and_the_progress_nets_to_the_body_size(server: ScriptedServer, tmp_path: Path) -> None:
+    """WebDAV servers report a busy backend as 500: the webdav backend's
+    policy retries it, replaying the file; the abandoned attempt's bytes are
+    taken back from the progress."""
+    server.script = lambda h, n: answer(h, 500 if n == 1 else 201)
+    source = tmp_path / "in.dat"
+    source.write_bytes(b"x" * 300_000)
+    counts: list[int] = []
+    policy = RetryPolicy(attempts=3, backoff=0.01, max_sleep=0.05, statuses=frozenset({500, 502, 503, 504}))
+    response = HTTPClient(server.url, retry=policy).request("PUT", "f", data=source, progress=counts.append)
+    assert response.status_code == 201
+    assert [s.body for s in server.seen] == [source.read_bytes()] * 2
+    assert sum(counts) == 300_000 and min(counts) < 0
+    assert HTTPClient(server.url, retry=FAST).request("PUT", "g", data=b"y").status_code == 201
+    server.script = lambda h, n: answer(h, 500)
+    assert HTTPClient(server.url, retry=FAST).request("PUT", "h", data=b"z").status_code == 500
+    assert len([s for s in server.seen if s.path.endswith("/h")]) == 1  # 500 is not retried by default
