@@ -66,3 +66,49 @@ def test_the_recorder_is_a_transfer_progress() -> None:
     progress.expect(files=1, nbytes=3)
     progress.advance(3)
     progress.file_done()
+
+
+# --------------------------------------------------------------------------- a third party's backend
+
+
+class LocalDirHarness:
+    """The example third-party backend (tests/plugin_dists/localdir), as its
+    author would run the contract: files in a directory."""
+
+    def __init__(self, root: Path) -> None:
+        import sys
+
+        sys.path.insert(0, str(Path(__file__).parent / "plugin_dists" / "localdir"))
+        from actframework_localdir import LocalDirBackend
+
+        self.root = root
+        self.backend = StorageManager("localdir", LocalDirBackend({"root": str(root)}))
+        self._next = 0
+
+    def context(self, progress: Any = None) -> StorageContext:
+        return StorageContext(caller=Caller.CLIENT, progress=progress if progress is not None else SILENT)
+
+    def new_job(self) -> int:
+        self._next += 1
+        return self._next
+
+    def stored_input(self, job_id: int, name: str) -> bytes | None:
+        path = self.root / str(job_id) / name
+        return path.read_bytes() if path.is_file() else None
+
+    def remove_job(self, job_id: int) -> None:
+        """No server involved."""
+
+    def put_results(self, files: Mapping[str, bytes]) -> StorageJob:
+        job = StorageJob(id=self.new_job(), description="")
+        for name, content in files.items():
+            path = self.root / str(job.id) / "results" / name
+            path.parent.mkdir(parents=True, exist_ok=True)
+            path.write_bytes(content)
+        return job
+
+
+class TestLocalDirExample(StorageContract):
+    @pytest.fixture
+    def harness(self, tmp_path: Path) -> LocalDirHarness:
+        return LocalDirHarness(tmp_path / "store")
