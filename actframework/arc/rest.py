@@ -22,6 +22,8 @@ from pathlib import Path
 from typing import Any, Final, TypeVar
 from urllib.parse import quote, urlsplit
 
+import requests
+
 from actframework.arc.jobs import (
     ARCJob,
     CreatedJob,
@@ -37,7 +39,7 @@ from actframework.errors import (
     ARCVersionError,
     MissingResultFile,
 )
-from actframework.http import HTTPClient, RetryPolicy
+from actframework.http import HTTPClient, RetryPolicy, save_body
 
 log = logging.getLogger(__name__)
 
@@ -340,37 +342,32 @@ class ARCRest:
         chunk is asked for; a missing file raises :class:`MissingResultFile`."""
         return self._chunks(f"{self.api}/{self._session_path(job_id, path)}", job_id, path)
 
-    def _chunks(self, url_path: str, job_id: str, what: str) -> Iterator[bytes]:
+    def _get_file(self, url_path: str, job_id: str, what: str) -> requests.Response:
+        """A streamed GET of one file, its refusals raised (the caller reads
+        and closes the response)."""
         response = self.http.request("GET", url_path, stream=True)
+        if response.status_code == 200:
+            return response
         try:
             if response.status_code == 404:
                 raise MissingResultFile(job_id, what)
-            if response.status_code != 200:
-                raise ARCHTTPError(response.status_code, _reason_text(response), f"download {job_id}/{what}")
+            raise ARCHTTPError(response.status_code, _reason_text(response), f"download {job_id}/{what}")
+        finally:
+            response.close()
+
+    def _chunks(self, url_path: str, job_id: str, what: str) -> Iterator[bytes]:
+        response = self._get_file(url_path, job_id, what)
+        try:
             yield from response.iter_content(DOWNLOAD_CHUNK)
         finally:
             response.close()
 
     def _download(self, url_path: str, job_id: str, what: str, destination: Path) -> int:
-        chunks = self._chunks(url_path, job_id, what)
-        first = next(chunks, b"")  # answers errors before anything is created
-        destination.parent.mkdir(parents=True, exist_ok=True)
-        partial = destination.with_name(f".{destination.name}.part")
-        written = 0
+        response = self._get_file(url_path, job_id, what)  # refusals come before anything is created
         try:
-            with partial.open("wb") as out:
-                out.write(first)
-                written += len(first)
-                for chunk in chunks:
-                    out.write(chunk)
-                    written += len(chunk)
-            os.replace(partial, destination)
-        except BaseException:
-            partial.unlink(missing_ok=True)
-            raise
+            return save_body(response, destination, chunk_size=DOWNLOAD_CHUNK)
         finally:
-            chunks.close()
-        return written
+            response.close()
 
     # ------------------------------------------------------------------ delegations
 
