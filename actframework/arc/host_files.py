@@ -16,6 +16,7 @@ from pathlib import Path
 from actframework.arc.downloads import fetch_outputs
 from actframework.errors import ActError, StorageError
 from actframework.hookspecs import ResultLocation, StagedFile, StorageContext, StorageJob
+from actframework.paths import inside
 
 
 def job_inputs_dir(context: StorageContext, job: StorageJob) -> Path:
@@ -25,11 +26,11 @@ def job_inputs_dir(context: StorageContext, job: StorageJob) -> Path:
     return context.data_dir / "inputs" / str(job.id)
 
 
-def inside(root: Path, path: Path, job: StorageJob) -> Path:
+def _server_file(root: Path, path: Path, job: StorageJob) -> Path:
     """``root / path``, refused if it leaves ``root``: the engine must never
     upload other files of the server, whatever names a description gives."""
-    resolved = (root / path).resolve()
-    if not resolved.is_relative_to(root.resolve()):
+    resolved = inside(root, path)
+    if resolved is None:
         raise StorageError(f"job {job.id}: {path} is not inside {root}")
     return resolved
 
@@ -45,7 +46,7 @@ def inputs_from_host(context: StorageContext, job: StorageJob) -> list[StagedFil
     root = job_inputs_dir(context, job)
     staged: list[StagedFile] = []
     for entry in local:
-        path = inside(root, entry.local_path, job)
+        path = _server_file(root, entry.local_path, job)
         try:
             size = path.stat().st_size
             context.ce.upload_file(job.ce_id, entry.name, path)

@@ -21,6 +21,7 @@ from typing import Final
 
 from actframework.arc.rest import DIAGNOSE_FILES, ARCRest
 from actframework.errors import ActError, MissingResultFile
+from actframework.paths import inside
 
 log = logging.getLogger(__name__)
 
@@ -157,8 +158,8 @@ def fetch_jobs(rest: ARCRest, fetches: Sequence[Fetch], workers: int = DEFAULT_W
 def _inside(root: Path, relative: str) -> Path:
     """``root / relative``, refusing names that would escape ``root`` (a CE is
     not trusted to send only tidy names)."""
-    target = (root / relative).resolve()
-    if not target.is_relative_to(root.resolve()):
+    target = inside(root, relative)
+    if target is None:
         raise ValueError(f"refusing to write outside {root}: {relative!r}")
     return target
 

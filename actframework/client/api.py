@@ -37,6 +37,7 @@ from actframework.config import ClientConfig
 from actframework.errors import ConfigError, ServerError, TransportError
 from actframework.hookspecs import SILENT, TransferProgress
 from actframework.http import HTTPClient, Progress, save_body
+from actframework.paths import inside
 
 #: Ids per request when a command names many jobs (act-client's batch size).
 ID_BATCH: Final = 100
@@ -263,15 +264,14 @@ class ACTClient:
     def _download_listed(self, job_id: int, destination: Path, progress: TransferProgress) -> list[str]:
         files: list[str] = []
         pending = [""]
-        root = destination.resolve()
         while pending:
             folder = pending.pop()
             names, folders = self.list_results(job_id, folder)
             prefix = f"{folder}/" if folder else ""
             for name in names:
                 relative = prefix + name
-                target = (root / relative).resolve()
-                if not target.is_relative_to(root) or target == root:
+                target = inside(destination, relative)
+                if target is None or target == destination.resolve():
                     raise ServerError(0, f"job {job_id}: the server listed {relative!r}, outside the results")
                 self.download_result(job_id, relative, target, progress)
                 files.append(relative)

@@ -46,6 +46,7 @@ from actframework.hookspecs import (
     hookimpl,
 )
 from actframework.http import RetryPolicy
+from actframework.paths import inside
 from actframework_webdav.dav import DavClient, DavEntry
 
 NAME = "webdav"
@@ -193,8 +194,8 @@ class WebDAVBackend:
                     if entry.is_collection:
                         pending.append((f"{relative}/", dav.list(collection, relative)))
                         continue
-                    target = (destination / relative).resolve()
-                    if not target.is_relative_to(destination.resolve()):
+                    target = inside(destination, relative)
+                    if target is None:
                         raise StorageError(f"job {job.id}: WebDAV listed {relative!r}, outside the results")
                     dav.get(target, collection, relative, progress=context.progress)
                     files.append(relative)
