@@ -15,6 +15,7 @@ anything is removed.
 
 from __future__ import annotations
 
+import functools
 import json
 import logging
 import shutil
@@ -384,6 +385,13 @@ def confirm_jobs(
     return results
 
 
+@functools.cache
+def _backend_names() -> frozenset[str]:
+    """The storage backends installed here (read once: scanning the entry
+    points for every job of a bulk PUT would be the slowest part of it)."""
+    return frozenset(b.name for b in installed_backends())
+
+
 #: Longest recorded storage URL (the ``stagings.url`` column).
 STORAGE_URL_MAX_LENGTH: Final = 1024
 
@@ -397,7 +405,7 @@ def _storage_record(value: Any) -> tuple[str, str]:
     if not isinstance(value, dict) or set(value) != {"backend", "url"}:
         raise _ElementError('Invalid storage: give {"backend": name, "url": URL}')
     backend, url = value["backend"], value["url"]
-    if not isinstance(backend, str) or backend not in {b.name for b in installed_backends()}:
+    if not isinstance(backend, str) or backend not in _backend_names():
         raise _ElementError(f"Invalid storage: no storage backend {backend!r} on this server")
     parts = urlsplit(url) if isinstance(url, str) else None
     if parts is None or parts.scheme not in ("http", "https") or not parts.hostname \
