@@ -208,16 +208,12 @@ class _Connection:
         """Headers and body of a final answer whose status line was read."""
         headers = self._headers()
         length = headers.get("Content-Length", "")
+        if not length.isdigit():
+            return headers, b""  # a chunked or unbounded error page: not needed, the connection is dropped
         try:
-            if length.isdigit():
-                body = self.reader.read(min(int(length), MAX_LINE))
-            elif headers.get("Transfer-Encoding", "").lower() == "chunked":
-                body = b""  # an error page we do not need; the connection is dropped anyway
-            else:
-                body = b""
+            return headers, self.reader.read(min(int(length), MAX_LINE))
         except OSError:
-            body = b""
-        return headers, body
+            return headers, b""
 
     def send_file(self, source: Path, progress: TransferProgress) -> None:
         try:
