@@ -44,10 +44,23 @@ def stagings_cycle(context: EngineContext, limit: int = BATCH) -> int:
     records = store.orphaned_stagings(limit, now - RETRY_AFTER)
     done: list[int] = []
     failed: list[int] = []
+    proxies: dict[int, ActError | None] = {}  # each owner's proxy file written once per cycle
+
+    def write_proxy(proxyid: int) -> None:
+        if proxyid not in proxies:
+            try:
+                context.ce.proxy_file(proxyid)
+                proxies[proxyid] = None
+            except ActError as exc:
+                proxies[proxyid] = exc
+        problem = proxies[proxyid]
+        if problem is not None:
+            raise problem
+
     for record in records:
         job = StorageJob(id=record.clientjobid, description="")
         try:
-            context.ce.proxy_file(record.proxyid)
+            write_proxy(record.proxyid)
             _backend(record.backend, record.url).clean_up(context.storage_context(record.proxyid, None), job)
         except (ActError, OSError) as exc:
             if now - record.created.replace(tzinfo=UTC) > GIVE_UP_AFTER:
