@@ -154,6 +154,12 @@ class ServerError(ActError):
         self.msg = msg
         super().__init__(msg)
 
+    @classmethod
+    def from_answer(cls, status: int, body: object) -> ServerError:
+        """The error of an answer: the ``msg`` of its JSON body, else ``HTTP <status>``."""
+        message = body.get("msg") if isinstance(body, dict) else None
+        return cls(status, str(message or f"HTTP {status}"))
+
 
 class X509Error(ActError):
     """A certificate, proxy, key or CSR is unreadable, expired, not an RFC 3820

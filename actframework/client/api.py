@@ -59,11 +59,10 @@ def _answer(status: int, body: Any, expect: int = 200) -> Any:
     """The body of an expected answer, else the server's ``msg`` as an
     error (for a refused token, with what to do about it)."""
     if status != expect:
-        message = body.get("msg") if isinstance(body, dict) else None
-        text = str(message or f"HTTP {status}")
+        error = ServerError.from_answer(status, body)
         if status == 401:
-            text += "; run act proxy"
-        raise ServerError(status, text)
+            raise ServerError(status, f"{error.msg}; run act proxy")
+        raise error
     return body
 
 
@@ -287,11 +286,7 @@ class ACTClient:
         response = self.http.request("GET", f"jobs/{int(job_id)}/results/{quote(path.strip('/'))}", stream=True)
         try:
             if response.status_code != 200:
-                try:
-                    message = response.json().get("msg")
-                except ValueError:
-                    message = None
-                raise ServerError(response.status_code, str(message or f"HTTP {response.status_code}"))
+                raise ServerError.from_answer(response.status_code, legacy.answer_body(response))
             return save_body(response, destination, progress, CHUNK)
         except (OSError, ValueError) as exc:
             raise TransportError(f"downloading {path} of job {job_id}: {exc}") from exc

@@ -73,11 +73,6 @@ def answer_body(response: requests.Response) -> object:
         return text
 
 
-def _error(status: int, body: object) -> ServerError:
-    message = body.get("msg") if isinstance(body, dict) else None
-    return ServerError(status, str(message or f"HTTP {status}"))
-
-
 def upload_input_legacy(http: HTTPClient, job_id: int, name: str, source: Path,
                         progress: Progress | None = None) -> None:
     """Upload one input file of a created job with ``PUT /data?id=&filename=``.
@@ -97,7 +92,7 @@ def upload_input_legacy(http: HTTPClient, job_id: int, name: str, source: Path,
     with handle:
         response = http.request("PUT", "data", params=params, data=handle, progress=progress)
     if response.status_code != 204:
-        raise _error(response.status_code, answer_body(response))
+        raise ServerError.from_answer(response.status_code, answer_body(response))
 
 
 def download_results_zip(http: HTTPClient, job_id: int, destination: Path,
@@ -125,7 +120,7 @@ def download_results_zip(http: HTTPClient, job_id: int, destination: Path,
             body = answer_body(response)
             if status == 404 and not route_missing(status, body):
                 return []
-            raise _error(status, body)
+            raise ServerError.from_answer(status, body)
         destination.parent.mkdir(parents=True, exist_ok=True)
         archive = destination.parent / f".{destination.name}.{secrets.token_hex(4)}.zip"
         with archive.open("xb") as out:
