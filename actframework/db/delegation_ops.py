@@ -17,7 +17,8 @@ from sqlalchemy.exc import IntegrityError
 
 from actframework.db._core import StoreCore, naive_utc
 from actframework.db.records import DelegationRecord
-from actframework.db.schema import delegations
+from actframework.db.schema import arcjobs, delegations
+from actframework.db.states import USING_DELEGATION
 from actframework.errors import StoreError
 
 
@@ -78,6 +79,46 @@ class DelegationOps(StoreCore):
             return bool(result.rowcount)
 
         return self._write(work)
+
+
+    def delegations_on(self, cluster: str) -> list[DelegationRecord]:
+        """Every recorded delegation on ``cluster``."""
+
+        def work(connection: Connection) -> list[DelegationRecord]:
+            query = select(delegations).where(delegations.c.cluster == cluster).order_by(delegations.c.proxyid)
+            return [_record(row) for row in connection.execute(query).mappings()]
+
+        return self._read(work)
+
+    def delegations_of(self, proxyid: int) -> list[DelegationRecord]:
+        """Every recorded delegation of user proxy ``proxyid``, on any CE."""
+
+        def work(connection: Connection) -> list[DelegationRecord]:
+            query = select(delegations).where(delegations.c.proxyid == proxyid).order_by(delegations.c.cluster)
+            return [_record(row) for row in connection.execute(query).mappings()]
+
+        return self._read(work)
+
+    def delegation_ids_in_use(self, cluster: str) -> dict[int, set[str]]:
+        """owner proxyid → the ``DelegationID`` values of that owner's jobs
+        on ``cluster`` that the CE may still use a delegation for (queued,
+        running, finishing, or about to be rerun)."""
+
+        def work(connection: Connection) -> dict[int, set[str]]:
+            query = (
+                select(arcjobs.c.proxyid, arcjobs.c.DelegationID)
+                .where(arcjobs.c.cluster == cluster, arcjobs.c.arcstate.in_(sorted(USING_DELEGATION)),
+                       arcjobs.c.proxyid.is_not(None))
+                .distinct()
+            )
+            found: dict[int, set[str]] = {}
+            for proxyid, delegation_id in connection.execute(query):
+                ids = found.setdefault(int(proxyid), set())
+                if delegation_id:
+                    ids.add(str(delegation_id))
+            return found
+
+        return self._read(work)
 
 
 def _record(row: object) -> DelegationRecord:
