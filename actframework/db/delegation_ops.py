@@ -17,7 +17,7 @@ from sqlalchemy.exc import IntegrityError
 
 from actframework.db._core import StoreCore, naive_utc
 from actframework.db.records import DelegationRecord
-from actframework.db.schema import arcjobs, delegations
+from actframework.db.schema import arcjobs, clientjobs, delegations, stagings
 from actframework.db.states import USING_DELEGATION
 from actframework.errors import StoreError
 
@@ -80,6 +80,28 @@ class DelegationOps(StoreCore):
 
         return self._write(work)
 
+
+    def forget_idle_delegation(self, cluster: str, proxyid: int) -> DelegationRecord | None:
+        """Delete the record of ``proxyid``'s delegation on ``cluster`` if the
+        owner has no jobs at all (no client job, engine job or staging), in
+        one transaction with that check; returns the deleted record. A job
+        created a moment later finds no record and gets a new delegation,
+        so none can be submitted with the one the caller now removes from
+        the CE."""
+
+        def work(connection: Connection) -> DelegationRecord | None:
+            row = connection.execute(self._locked(
+                select(delegations).where(delegations.c.cluster == cluster, delegations.c.proxyid == proxyid)
+            )).mappings().first()
+            if row is None:
+                return None
+            for table in (clientjobs, arcjobs, stagings):
+                if connection.execute(select(table.c.id).where(table.c.proxyid == proxyid).limit(1)).first():
+                    return None
+            connection.execute(delete(delegations).where(delegations.c.id == row["id"]))
+            return _record(row)
+
+        return self._write(work)
 
     def delegations_on(self, cluster: str) -> list[DelegationRecord]:
         """Every recorded delegation on ``cluster``."""

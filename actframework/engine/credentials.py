@@ -13,10 +13,11 @@ show such jobs an ``Error`` that says to run ``act proxy``.
 
 Clean-up (:func:`forget_credentials_cycle`, once for all clusters): once an
 owner has no jobs left (no client job, no engine job, no staged inputs to
-remove), their delegations are deleted from the CEs (with the proxy, while
-it is valid) and from the ``delegations`` table; an expired proxy cannot
-authenticate to a CE, and its delegations there expired with it, so only
-the rows go. ``expired_proxy_grace`` after its expiry, such an owner's
+remove), their delegation records are deleted (in one transaction with
+that check, so a job created a moment later gets a new delegation rather
+than one being removed) and then the delegations on the CEs (with the
+proxy, while it is valid; an expired proxy cannot authenticate to a CE,
+and the CE's copy expired with it). ``expired_proxy_grace`` after its expiry, such an owner's
 proxy row and file are removed too: until then an ``act proxy`` keeps the
 user's identity (the same proxy id in their token).
 
@@ -61,11 +62,9 @@ def renew_delegations_cycle(context: EngineContext, cluster: str) -> int:
             try:
                 context.ce.renew(cluster, proxyid, delegation_id)
                 renewed += 1
-            except ARCHTTPError as exc:
-                if delegation_id == record.delegationid:
-                    raise
-                log.info("%s: delegation %s of proxy %s could not be renewed (%s); its jobs keep the old one",
-                         cluster, delegation_id, proxyid, exc)
+            except ActError as exc:  # tried again at the next look; the status checks go on
+                context.metrics.error(cluster, exc)
+                log.warning("%s: delegation %s of proxy %s not renewed yet: %s", cluster, delegation_id, proxyid, exc)
     return renewed
 
 
@@ -80,10 +79,12 @@ def forget_credentials_cycle(context: EngineContext, _cluster: str = "") -> int:
     removed = 0
     for proxy in store.idle_proxies():
         expiry = (proxy.expirytime or datetime.min).replace(tzinfo=UTC)
-        for record in store.delegations_of(proxy.id):
-            if expiry > now and not _delete_on_ce(context, record.cluster, proxy.id, record.delegationid):
-                continue
-            store.delete_delegation_record(record.cluster, proxy.id)
+        for listed in store.delegations_of(proxy.id):
+            record = store.forget_idle_delegation(listed.cluster, proxy.id)
+            if record is None:
+                continue  # the owner has jobs again
+            if expiry > now:
+                _delete_on_ce(context, record.cluster, proxy.id, record.delegationid)
             context.ce.forget(record.cluster, proxy.id)
             removed += 1
         if expiry < now - grace and store.delete_expired_proxy(proxy.id, (now - grace).replace(tzinfo=None)):
@@ -94,16 +95,17 @@ def forget_credentials_cycle(context: EngineContext, _cluster: str = "") -> int:
     return removed
 
 
-def _delete_on_ce(context: EngineContext, cluster: str, proxyid: int, delegation_id: str) -> bool:
-    """Delete one delegation on its CE; True when it is gone (or was)."""
+def _delete_on_ce(context: EngineContext, cluster: str, proxyid: int, delegation_id: str) -> None:
+    """Delete one delegation on its CE. The record is gone already; if the
+    CE cannot be asked now, its copy simply expires with the proxy."""
     try:
         context.ce.client(cluster, proxyid).delete_delegation(delegation_id)
     except ARCHTTPError as exc:
         if exc.status != 404:
-            log.info("%s: delegation %s of proxy %s not deleted yet: %s", cluster, delegation_id, proxyid, exc)
-            return False
+            log.info("%s: delegation %s of proxy %s left to expire on the CE: %s",
+                     cluster, delegation_id, proxyid, exc)
+        return
     except ActError as exc:
-        log.info("%s: delegation %s of proxy %s not deleted yet: %s", cluster, delegation_id, proxyid, exc)
-        return False
+        log.info("%s: delegation %s of proxy %s left to expire on the CE: %s", cluster, delegation_id, proxyid, exc)
+        return
     log.info("%s: deleted delegation %s of proxy %s (no jobs left)", cluster, delegation_id, proxyid)
-    return True
