@@ -8,6 +8,7 @@ values as strings, repeated ones as lists), and every job a full
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from types import MappingProxyType
 from typing import Any
@@ -355,7 +356,6 @@ MISSING_AFTER = EngineSettings(timeouts=Timeouts(missing=600))
 
 
 def missing_job(arcstate: str = "running", missingsince: datetime | None = None) -> ArcJob:
-    from dataclasses import replace
     return replace(job(arcstate), missingsince=missingsince)
 
 
@@ -403,11 +403,14 @@ def test_a_missing_job_that_the_report_moves_on_follows_the_report() -> None:
     assert update.arcstate == "finished"
 
 
-def test_a_cancelling_job_keeps_the_engines_reason_when_the_ce_gives_none() -> None:
+def test_a_cancelling_job_keeps_the_reason_it_was_cancelled_for() -> None:
     update = decide(job("cancelling"), report("KILLING"), DEFAULTS, NOW)
     assert "Error" not in update.fields
     update = decide(job("cancelling"), report("KILLED", Error="killed by user"), DEFAULTS, NOW)
     assert update.fields["Error"] == "killed by user"
+    with_reason = replace(job("cancelling"), attributes=MappingProxyType({
+        "State": "Running", "IDFromEndpoint": "abc123", "Error": "missing from the CE's job list for 600 s; cancelled"}))
+    assert "Error" not in decide(with_reason, report("KILLED", Error="killed by user"), DEFAULTS, NOW).fields
 
 
 def test_the_job_list_is_read_often_enough_for_the_missing_timeout_but_at_most_every_ten_minutes() -> None:

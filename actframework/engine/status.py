@@ -110,7 +110,7 @@ def decide(job: ArcJob, info: ARCJob, settings: EngineSettings, now: datetime) -
     if job.arcstate == "cancelling":
         timed_out = job.tstate is not None and now - job.tstate > settings.timeouts.of("cancelling")
         arcstate = "cancelled" if info.is_terminal or timed_out else None
-        if fields["Error"] is None:  # keep why the engine cancelled the job
+        if fields["Error"] is None or job.attributes.get("Error"):  # keep why the job was cancelled
             del fields["Error"]
         return StatusUpdate(job.id, job.arcstate, arcstate, fields)
 
