@@ -68,6 +68,15 @@ def test_an_html_page_from_a_proxy_with_status_200_is_a_short_response_error(
     assert "not JSON (text/html, from a proxy?)" in message and "502 Bad Gateway" in message
 
 
+def test_a_page_with_an_unexpected_success_status_is_a_response_error(
+    scripted_server: ScriptedServer, rest: ARCRest
+) -> None:
+    replay(scripted_server, HTML, 200, "text/html")
+    with pytest.raises(ARCResponseError) as caught:
+        rest.create_jobs('&(executable="/bin/true")')
+    assert one_line_and_short(caught.value).startswith("create jobs: the CE answered 200 where 201 was expected")
+
+
 def test_an_html_error_page_with_status_502_is_the_status_not_the_page(
     scripted_server: ScriptedServer, rest: ARCRest
 ) -> None:

@@ -221,11 +221,19 @@ class ARCRest:
     # ------------------------------------------------------------------ helpers
 
     def _json(self, method: str, path: str, expect: int, *, what: str, **kwargs: Any) -> dict[str, Any]:
-        """The JSON object of an answer with status ``expect`` (see :func:`read_document`)."""
+        """The JSON object of an answer with status ``expect`` (see :func:`read_document`).
+
+        Another success status is no refusal but not the CE's answer either
+        (a proxy's page served with 200): an :class:`ARCResponseError`, so a
+        caller treats it as an answer it cannot read."""
         headers = {"Accept": "application/json", **kwargs.pop("headers", {})}
         response = self.http.request(method, f"{self.api}/{path}", headers=headers, **kwargs)
-        if response.status_code != expect:
-            raise ARCHTTPError(response.status_code, _reason_text(response), f"{method} {path}")
+        status = response.status_code
+        if status != expect and 200 <= status < 300:
+            raise ARCResponseError(f"{what}: the CE answered {status} where {expect} was expected: "
+                                   f"{excerpt(response.text)!r}")
+        if status != expect:
+            raise ARCHTTPError(status, _reason_text(response), f"{method} {path}")
         return read_document(response, what)
 
     def _bulk(
