@@ -255,3 +255,12 @@ def test_delegation_ids_that_are_not_strings_are_an_error_of_that_job(
     ]})
     a, b = rest.get_jobs_delegations(["a", "b"])
     assert a.value == ["d1"] and isinstance(b.error, ARCResponseError)
+
+
+def test_a_submission_answered_with_fewer_results_than_jobs_is_unreadable_for_each_job(
+    scripted_server: ScriptedServer, rest: ARCRest
+) -> None:
+    replay(scripted_server, {"job": {"status-code": "201", "reason": "Created", "id": "a", "state": "ACCEPTING"}})
+    batch = rest.submit_jobs(['&(executable="/bin/true")', '&(executable="/bin/false")'])
+    assert [type(r.error) for r in batch.results] == [ARCResponseError, ARCResponseError]
+    assert "answered 1 results for 2 jobs" in str(batch.results[0].error)
