@@ -12,6 +12,7 @@ from __future__ import annotations
 import json
 import threading
 import uuid
+from typing import Any
 
 import pytest
 
@@ -176,3 +177,35 @@ def test_a_kill_whose_answer_cannot_be_read_is_sent_again_not_taken_as_refused(
         [jobs[i]["a_IDFromEndpoint"] for i in ids]) if r.ok and r.value}
     assert set(states.values()) <= {"KILLED", "KILLING", "FAILED"}
     stack.clean(ids)
+
+
+def test_an_owner_whose_answers_cannot_be_read_waits_while_other_owners_go_on(
+    make_stack: StackFactory, arc_ce: Any, arc_rest: ARCRest, breaking_relay: BreakingRelay
+) -> None:
+    garbling = threading.Event()
+    garbling.set()
+    broken = 0
+
+    def rewrite(exchange: Exchange) -> Answer | None:
+        nonlocal broken
+        second = (exchange.client_dn or "").startswith(arc_ce.user2_dn + "/")
+        if not (garbling.is_set() and second and is_jobs_post(exchange, "info")):
+            return None
+        with breaking_relay.lock:
+            broken += 1
+        return Answer(201, HTML, "text/html")
+
+    breaking_relay.rewrite = rewrite
+    stack = make_stack("sqlite", cluster=breaking_relay.cluster(), engine_settings=SETTINGS)
+    other = stack.as_user(arc_ce.proxy2)
+    marker = f"garbled-owner-{uuid.uuid4().hex[:8]}"
+    waiting = other.submit([marked_job(marker)] * 3, inputs)
+    going_on = stack.submit([marked_job(marker)] * 3, inputs)
+    assert_all_done_once(stack, arc_rest, going_on, marker)
+    states = other.states(waiting)
+    assert broken > 0 and all(state == "submitted" for state in states.values()), (broken, states)
+    garbling.clear()
+    with ARCRest.connect(arc_ce.url, proxy=arc_ce.proxy2, ca_dir=arc_ce.ca_dir) as rest2:
+        assert_all_done_once(other, rest2, waiting, marker)
+    stack.clean(going_on)
+    other.clean(waiting)
