@@ -14,6 +14,8 @@ from actframework.config import ServerConfig
 from actframework.db.connection import make_engine
 from actframework.db.migrate import current_revision, head_revision
 
+from fixtures.required import unavailable
+
 ACTD = Path(sys.executable).with_name("actd")
 
 
@@ -160,13 +162,13 @@ def test_plugins_lists_installed_backends_with_distribution_and_version(runner: 
     assert lines[0].split() == ["NAME", "DISTRIBUTION", "VERSION"]
     rows = {line.split()[0]: line.split()[1:] for line in lines[1:]}
     if not {"actstore", "webdav", "dcache"} <= rows.keys():
-        pytest.skip("the plugins/ distributions are not installed (scripts/test installs them)")
+        unavailable("the plugins/ distributions", "not installed", "scripts/test installs them")
     assert rows["webdav"] == ["actframework-webdav", "0.1.0"]
 
 
 def test_actd_console_script_refuses_a_second_init(tmp_path: Path) -> None:
     if not ACTD.exists():
-        pytest.skip(f"{ACTD} is not installed; install actframework into this interpreter")
+        unavailable(str(ACTD), "not installed", "install actframework into this interpreter")
     command = [str(ACTD), "init", "--config", str(tmp_path / "x.yaml"), "--data-dir", str(tmp_path / "d")]
     first = subprocess.run(command, capture_output=True, text=True, check=False)
     assert first.returncode == 0, first.stderr

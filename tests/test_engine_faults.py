@@ -124,9 +124,11 @@ def test_engine_killed_between_submission_and_upload_reconciles_from_the_ce(
 
 
 def test_ce_down_for_thirty_seconds_mid_flight_all_jobs_still_finish(
-    make_stack: StackFactory, arc_ce, arc_rest: ARCRest
+    make_stack: StackFactory, own_arc_ce
 ) -> None:
-    stack = make_stack("sqlite", engine_settings={"ce_timeout": 10})
+    arc_ce = own_arc_ce  # this test stops its CE: never the shared one
+    arc_rest = ARCRest.connect(arc_ce.url, proxy=arc_ce.proxy, ca_dir=arc_ce.ca_dir)
+    stack = make_stack("sqlite", engine_settings={"ce_timeout": 10}, ce=arc_ce)
     marker = f"outage-{uuid.uuid4().hex[:8]}"
     first = stack.submit([marked_job(marker)] * 10, inputs)
     stack.wait_for(first, {"submitted", "running", "finishing", "finished", "done"}, timeout=120)

@@ -17,7 +17,7 @@ from actframework.errors import ConfigError
 #: aCT's hard-coded timeouts (act-spec §F.13), in seconds.
 ACT_TIMEOUTS = {
     "tosubmit": 3600, "tocancel": 3600, "cancelling": 3600, "toresubmit": 3600, "torerun": 3600,
-    "tofetch": 3600, "finished": 86400, "toclean": 3600, "lost": 172800,
+    "tofetch": 3600, "finished": 86400, "toclean": 3600, "lost": 172800, "missing": 604800,
 }
 
 

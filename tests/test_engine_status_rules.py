@@ -18,7 +18,7 @@ from actframework.arc import ARCJob
 from actframework.db._core import arc_field_values
 from actframework.db.records import ArcJob
 from actframework.engine.settings import EngineSettings, Timeouts
-from actframework.engine.status import MAX_SANE_CPU_TIME, ce_fields, decide
+from actframework.engine.status import MAX_SANE_CPU_TIME, ce_fields, decide, listing_interval, missing_rule
 
 NOW = datetime(2026, 11, 24, 12, 0, 0)
 DEFAULTS = EngineSettings()
@@ -347,3 +347,70 @@ def test_every_decision_writes_only_columns_the_store_accepts() -> None:
     for settings in (DEFAULTS, RESUBMIT):
         update = decide(job("running", attemptsleft=2), info, settings, NOW)
         assert set(arc_field_values(update.fields)) == set(update.fields)
+
+
+# --------------------------------------------------------------------------- missing from the CE's job list
+
+MISSING_AFTER = EngineSettings(timeouts=Timeouts(missing=600))
+
+
+def missing_job(arcstate: str = "running", missingsince: datetime | None = None) -> ArcJob:
+    from dataclasses import replace
+    return replace(job(arcstate), missingsince=missingsince)
+
+
+def test_a_listed_job_has_no_missing_clock() -> None:
+    checked = missing_job(missingsince=NOW - timedelta(minutes=3))
+    update = missing_rule(checked, decide(checked, report("RUNNING"), MISSING_AFTER, NOW),
+                          frozenset({"abc123"}), MISSING_AFTER, NOW)
+    assert update.arcstate is None and update.fields["missingsince"] is None
+
+
+def test_a_job_first_missing_from_the_list_starts_its_clock_and_waits() -> None:
+    checked = missing_job()
+    update = missing_rule(checked, decide(checked, report("RUNNING"), MISSING_AFTER, NOW),
+                          frozenset({"other"}), MISSING_AFTER, NOW)
+    assert update.arcstate is None and update.fields["missingsince"] == NOW
+
+
+def test_a_job_missing_for_less_than_the_timeout_keeps_its_first_missing_time() -> None:
+    since = NOW - timedelta(seconds=599)
+    checked = missing_job(missingsince=since)
+    update = missing_rule(checked, decide(checked, report("RUNNING"), MISSING_AFTER, NOW),
+                          frozenset(), MISSING_AFTER, NOW)
+    assert update.arcstate is None and update.fields["missingsince"] == since
+
+
+def test_a_job_missing_for_the_timeout_is_cancelled_with_a_reason() -> None:
+    checked = missing_job(missingsince=NOW - timedelta(seconds=600))
+    update = missing_rule(checked, decide(checked, report("RUNNING"), MISSING_AFTER, NOW),
+                          frozenset(), MISSING_AFTER, NOW)
+    assert update.arcstate == "tocancel"
+    assert update.fields["Error"] == "missing from the CE's job list for 600 s; cancelled"
+
+
+def test_a_missing_cancelling_job_is_cancelled_at_once() -> None:
+    checked = missing_job("cancelling")
+    update = missing_rule(checked, decide(checked, report("KILLING"), MISSING_AFTER, NOW),
+                          frozenset(), MISSING_AFTER, NOW)
+    assert update.arcstate == "cancelled"
+
+
+def test_a_missing_job_that_the_report_moves_on_follows_the_report() -> None:
+    checked = missing_job(missingsince=NOW - timedelta(days=30))
+    update = missing_rule(checked, decide(checked, report("FINISHED"), MISSING_AFTER, NOW),
+                          frozenset(), MISSING_AFTER, NOW)
+    assert update.arcstate == "finished"
+
+
+def test_a_cancelling_job_keeps_the_engines_reason_when_the_ce_gives_none() -> None:
+    update = decide(job("cancelling"), report("KILLING"), DEFAULTS, NOW)
+    assert "Error" not in update.fields
+    update = decide(job("cancelling"), report("KILLED", Error="killed by user"), DEFAULTS, NOW)
+    assert update.fields["Error"] == "killed by user"
+
+
+def test_the_job_list_is_read_often_enough_for_the_missing_timeout_but_at_most_every_ten_minutes() -> None:
+    assert listing_interval(DEFAULTS) == 600
+    assert listing_interval(EngineSettings(timeouts=Timeouts(missing=8), check_interval=1)) == 2
+    assert listing_interval(EngineSettings(timeouts=Timeouts(missing=8), check_interval=5)) == 5

@@ -85,7 +85,8 @@ def test_arc_columns_follow_the_fixed_aCT_list(empty_engine: Engine) -> None:
     upgrade(empty_engine)
     names = [column["name"] for column in sa.inspect(empty_engine).get_columns("arcjobs")]
     assert names[17:70] == list(ARC_JOB_ATTRIBUTE_NAMES)
-    assert names[70:] == ["submissiontoken"]  # added by migration 0003, so it comes last
+    # Added by later migrations (0003, 0006), so they come last.
+    assert names[70:] == ["submissiontoken", "refusedsince", "missingsince"]
     assert names[:17] == [
         "id", "modified", "created", "arcstate", "tarcstate", "tstate", "cluster",
         "clusterlist", "jobdesc", "attemptsleft", "downloadfiles", "proxyid", "appjobid",
@@ -112,7 +113,7 @@ def test_migrations_are_found_through_the_package_not_the_cwd(
     monkeypatch.chdir(tmp_path)
     assert MIGRATIONS_DIR.is_absolute()
     assert (MIGRATIONS_DIR / "env.py").is_file()
-    assert head_revision() == "0005"
+    assert head_revision() == "0006"
 
 
 def test_migrations_do_not_import_the_live_schema() -> None:

@@ -34,6 +34,8 @@ from actframework.plugins import (
     load_backend,
 )
 
+from fixtures.required import unavailable
+
 CLIENT = StorageContext(Caller.CLIENT, Credentials(proxy=Path("/tmp/x509up_u0")))
 JOB = StorageJob(
     id=7,
@@ -169,7 +171,7 @@ BUILTIN = {"actstore", "webdav", "dcache"}
 def _require_builtin_backends() -> set[str]:
     names = {b.name for b in installed_backends()}
     if not BUILTIN <= names:
-        pytest.skip("the plugins/ distributions are not installed (scripts/test installs them)")
+        unavailable("the plugins/ distributions", "not installed", "scripts/test installs them")
     return names
 
 

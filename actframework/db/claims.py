@@ -30,12 +30,12 @@ from collections.abc import Collection, Mapping, Sequence
 from datetime import datetime, timedelta
 from typing import Any, Final
 
-from sqlalchemy import ColumnElement, and_, literal, select, update
+from sqlalchemy import ColumnElement, and_, func, literal, select, update
 from sqlalchemy.engine import Connection
 
 from actframework.db._core import StoreCore, chunks, naive_utc, unique_ints
 from actframework.db.filters import like_element_pattern
-from actframework.db.records import ArcJob
+from actframework.db.records import ArcJob, WaitingGroup
 from actframework.db.schema import arcjobs
 from actframework.db.states import FETCH_PENDING, STATUS_CHECKED
 
@@ -65,20 +65,19 @@ class ClaimOps(StoreCore):
     ) -> list[ArcJob]:
         """Claim ``tosubmit`` jobs that may run on ``cluster``; they become
         ``submitting`` on that cluster, with ``token`` as their
-        ``submissiontoken``. Highest priority first, then oldest.
+        ``submissiontoken``. Highest priority first, then oldest. With
+        ``proxyid`` and ``fairshare``, only that group's jobs (a NULL
+        ``fairshare`` counts as the label ``""``).
 
         ``cluster`` must be a whole element of the job's cluster list: a
         cluster URL that is a prefix or suffix of another never matches it,
         and ``%``/``_`` in URLs are literal.
         """
-        element_of_list = (literal(",") + arcjobs.c.clusterlist + literal(",")).like(
-            like_element_pattern(cluster), escape="/"
-        )
-        conditions = [arcjobs.c.arcstate == "tosubmit", element_of_list]
+        conditions = [arcjobs.c.arcstate == "tosubmit", _lists_cluster(cluster)]
         if proxyid is not None:
             conditions.append(arcjobs.c.proxyid == proxyid)
         if fairshare is not None:
-            conditions.append(arcjobs.c.fairshare == fairshare)
+            conditions.append(_fairshare_label == fairshare)
         now = self.now()
         return self._claim(
             and_(*conditions),
@@ -90,6 +89,25 @@ class ClaimOps(StoreCore):
                      "submissiontoken": token},
             now=now,
         )
+
+    def waiting_groups(self, cluster: str) -> dict[tuple[int, str], WaitingGroup]:
+        """The groups of ``tosubmit`` jobs that may run on ``cluster`` and
+        that nobody holds, keyed by (owner ``proxyid``, ``fairshare`` label):
+        how many jobs each has waiting, and its oldest job's id."""
+        label = _fairshare_label.label("label")
+        proxyid = func.coalesce(arcjobs.c.proxyid, 0).label("owner")
+
+        def work(connection: Connection) -> dict[tuple[int, str], WaitingGroup]:
+            now = self.now()
+            query = (
+                select(proxyid, label, func.count(), func.min(arcjobs.c.id))
+                .where(arcjobs.c.arcstate == "tosubmit", _lists_cluster(cluster), self._lease_free(now))
+                .group_by(proxyid, label)
+            )
+            return {(int(owner), str(name)): WaitingGroup(int(count), int(oldest))
+                    for owner, name, count, oldest in connection.execute(query)}
+
+        return self._read(work)
 
     def claim_for_status(
         self,
@@ -246,6 +264,17 @@ class ClaimOps(StoreCore):
             return [ArcJob.from_row({**row, **values}) for row in rows]
 
         return self._write(work)
+
+
+#: A job's fair-share label as groups compare it (NULL and "" are one group).
+_fairshare_label = func.coalesce(arcjobs.c.fairshare, "")
+
+
+def _lists_cluster(cluster: str) -> ColumnElement[bool]:
+    """The job's cluster list holds ``cluster`` as a whole element: a cluster
+    URL that is a prefix or suffix of another never matches it, and ``%``/``_``
+    in URLs are literal."""
+    return (literal(",") + arcjobs.c.clusterlist + literal(",")).like(like_element_pattern(cluster), escape="/")
 
 
 def _sorted(jobs: list[ArcJob], order: Order) -> list[ArcJob]:

@@ -35,7 +35,7 @@ from actframework.errors import InvalidColumnError, StoreError
 _CLIENT_COLUMNS = tuple(column.name for column in clientjobs.columns)
 #: Engine-internal columns users neither see nor select (``GET /info``,
 #: ``act stat --arc``): the submission token only matters to crash recovery.
-_HIDDEN_ARC_COLUMNS = frozenset({"submissiontoken"})
+_HIDDEN_ARC_COLUMNS = frozenset({"submissiontoken", "refusedsince", "missingsince"})
 _ARC_COLUMNS = tuple(column.name for column in arcjobs.columns if column.name not in _HIDDEN_ARC_COLUMNS)
 _JOINED = clientjobs.join(arcjobs, clientjobs.c.arcjobid == arcjobs.c.id)
 _OUTER = clientjobs.outerjoin(arcjobs, clientjobs.c.arcjobid == arcjobs.c.id)

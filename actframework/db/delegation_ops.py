@@ -17,7 +17,8 @@ from sqlalchemy.exc import IntegrityError
 
 from actframework.db._core import StoreCore, naive_utc
 from actframework.db.records import DelegationRecord
-from actframework.db.schema import delegations
+from actframework.db.schema import arcjobs, clientjobs, delegations, stagings
+from actframework.db.states import USING_DELEGATION
 from actframework.errors import StoreError
 
 
@@ -78,6 +79,68 @@ class DelegationOps(StoreCore):
             return bool(result.rowcount)
 
         return self._write(work)
+
+
+    def forget_idle_delegation(self, cluster: str, proxyid: int) -> DelegationRecord | None:
+        """Delete the record of ``proxyid``'s delegation on ``cluster`` if the
+        owner has no jobs at all (no client job, engine job or staging), in
+        one transaction with that check; returns the deleted record. A job
+        created a moment later finds no record and gets a new delegation,
+        so none can be submitted with the one the caller now removes from
+        the CE."""
+
+        def work(connection: Connection) -> DelegationRecord | None:
+            row = connection.execute(self._locked(
+                select(delegations).where(delegations.c.cluster == cluster, delegations.c.proxyid == proxyid)
+            )).mappings().first()
+            if row is None:
+                return None
+            for table in (clientjobs, arcjobs, stagings):
+                if connection.execute(select(table.c.id).where(table.c.proxyid == proxyid).limit(1)).first():
+                    return None
+            connection.execute(delete(delegations).where(delegations.c.id == row["id"]))
+            return _record(row)
+
+        return self._write(work)
+
+    def delegations_on(self, cluster: str) -> list[DelegationRecord]:
+        """Every recorded delegation on ``cluster``."""
+
+        def work(connection: Connection) -> list[DelegationRecord]:
+            query = select(delegations).where(delegations.c.cluster == cluster).order_by(delegations.c.proxyid)
+            return [_record(row) for row in connection.execute(query).mappings()]
+
+        return self._read(work)
+
+    def delegations_of(self, proxyid: int) -> list[DelegationRecord]:
+        """Every recorded delegation of user proxy ``proxyid``, on any CE."""
+
+        def work(connection: Connection) -> list[DelegationRecord]:
+            query = select(delegations).where(delegations.c.proxyid == proxyid).order_by(delegations.c.cluster)
+            return [_record(row) for row in connection.execute(query).mappings()]
+
+        return self._read(work)
+
+    def delegation_ids_in_use(self, cluster: str) -> dict[int, set[str]]:
+        """owner proxyid → the ``DelegationID`` values of that owner's jobs
+        on ``cluster`` that the CE may still use a delegation for (queued,
+        running, finishing, or about to be rerun)."""
+
+        def work(connection: Connection) -> dict[int, set[str]]:
+            query = (
+                select(arcjobs.c.proxyid, arcjobs.c.DelegationID)
+                .where(arcjobs.c.cluster == cluster, arcjobs.c.arcstate.in_(sorted(USING_DELEGATION)),
+                       arcjobs.c.proxyid.is_not(None))
+                .distinct()
+            )
+            found: dict[int, set[str]] = {}
+            for proxyid, delegation_id in connection.execute(query):
+                ids = found.setdefault(int(proxyid), set())
+                if delegation_id:
+                    ids.add(str(delegation_id))
+            return found
+
+        return self._read(work)
 
 
 def _record(row: object) -> DelegationRecord:

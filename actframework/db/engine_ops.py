@@ -16,14 +16,14 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import delete, func, select, update
+from sqlalchemy import delete, func, or_, select, update
 from sqlalchemy.engine import Connection
 from sqlalchemy.sql import bindparam
 
-from actframework.db._core import StoreCore, arc_field_values, chunks, unique_ints
+from actframework.db._core import StoreCore, arc_field_values, chunks, naive_utc, unique_ints
 from actframework.db.records import ArcJob, StatusUpdate, SubmissionRecord
 from actframework.db.schema import arcjobs, jobdescriptions
-from actframework.db.states import require_known
+from actframework.db.states import ON_CLUSTER, require_known
 
 #: States a submission result may be recorded for: the submitter's own claim,
 #: or a user's cancel that arrived while the submission was in flight.
@@ -146,6 +146,21 @@ class EngineOps(StoreCore):
 
         return self._decide_and_write([(arc_id, None) for arc_id in unique_ints(ids)], decide)
 
+    def note_errors(self, errors: Mapping[int, tuple[str, str]]) -> list[int]:
+        """Set ``Error`` of jobs without any other change (not even of
+        ``tarcstate``, the time of the last check): ``errors`` maps each arc
+        id to (the arcstate it must still be in, the text). For jobs that
+        wait on their owner (an expired proxy), so the owner sees why.
+        Leases are left alone. Returns the ids written."""
+        items = [(arc_id, (expected, arc_field_values({"Error": text})))
+                 for arc_id, (expected, text) in errors.items()]
+
+        def decide(item: tuple[str, dict[str, Any]], current: _Current, _now: datetime) -> dict[str, Any] | None:
+            expected, values = item
+            return dict(values) if current.arcstate == expected else None
+
+        return self._decide_and_write(items, decide)
+
     def _decide_and_write(self, items: list[tuple[int, Any]], decide: _Decide) -> list[int]:
         """Lock the rows of ``items``, call ``decide(item, current, now)`` for
         each existing row, write the non-None results; return written ids."""
@@ -220,6 +235,44 @@ class EngineOps(StoreCore):
         def work(connection: Connection) -> int:
             query = select(func.count()).select_from(arcjobs).where(arcjobs.c.cluster == cluster)
             return int(connection.execute(query).scalar_one())
+
+        return self._read(work)
+
+    def active_by_group(self, cluster: str) -> dict[tuple[int, str], int]:
+        """Jobs of each (owner ``proxyid``, ``fairshare`` label) that are on
+        ``cluster`` now (being submitted, queued, running or finishing
+        there): the shares fair-share submission evens out."""
+
+        def work(connection: Connection) -> dict[tuple[int, str], int]:
+            owner = func.coalesce(arcjobs.c.proxyid, 0)
+            label = func.coalesce(arcjobs.c.fairshare, "")
+            query = (
+                select(owner, label, func.count())
+                .where(arcjobs.c.cluster == cluster, arcjobs.c.arcstate.in_(sorted(ON_CLUSTER)))
+                .group_by(owner, label)
+            )
+            return {(int(proxyid), str(name)): int(count) for proxyid, name, count in connection.execute(query)}
+
+        return self._read(work)
+
+    def waiting_too_long(self, *, refused_before: datetime, created_before: datetime | None,
+                         limit: int) -> list[ArcJob]:
+        """``tosubmit`` jobs nobody holds that clusters have refused since
+        before ``refused_before`` or, with ``created_before``, that were
+        created before it; at most ``limit``, oldest first."""
+        now = self.now()
+
+        def work(connection: Connection) -> list[ArcJob]:
+            expired = arcjobs.c.refusedsince < naive_utc(refused_before)
+            if created_before is not None:
+                expired = or_(expired, arcjobs.c.created < naive_utc(created_before))
+            query = (
+                select(arcjobs)
+                .where(arcjobs.c.arcstate == "tosubmit", expired, self._lease_free(now))
+                .order_by(arcjobs.c.id)
+                .limit(limit)
+            )
+            return [ArcJob.from_row(row) for row in connection.execute(query).mappings()]
 
         return self._read(work)
 

@@ -13,13 +13,13 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import delete, insert, select, update
+from sqlalchemy import delete, exists, insert, select, update
 from sqlalchemy.engine import Connection
 from sqlalchemy.exc import IntegrityError
 
 from actframework.db._core import StoreCore, naive_utc
 from actframework.db.records import PendingProxyRecord, ProxyRecord
-from actframework.db.schema import pendingproxies, proxies
+from actframework.db.schema import arcjobs, clientjobs, pendingproxies, proxies, stagings
 from actframework.errors import StoreError
 
 
@@ -96,6 +96,33 @@ class ProxyOps(StoreCore):
 
         def work(connection: Connection) -> bool:
             return connection.execute(delete(proxies).where(proxies.c.id == proxyid)).rowcount > 0
+
+        return self._write(work)
+
+    def idle_proxies(self) -> list[ProxyRecord]:
+        """Proxies whose owners have no jobs left: no client job, no engine
+        job and no staged inputs waiting for removal. Their private keys
+        are not read (``proxy`` is None in the records)."""
+
+        def work(connection: Connection) -> list[ProxyRecord]:
+            owned = [
+                exists().where(table.c.proxyid == proxies.c.id) for table in (clientjobs, arcjobs, stagings)
+            ]
+            columns = [column for column in proxies.columns if column.name != "proxy"]
+            query = select(*columns).where(*[~condition for condition in owned]).order_by(proxies.c.id)
+            return [ProxyRecord(proxy=None, **row) for row in connection.execute(query).mappings()]
+
+        return self._read(work)
+
+    def delete_expired_proxy(self, proxyid: int, expired_before: datetime) -> bool:
+        """Delete the proxy row if it expired before ``expired_before`` (a
+        proxy its owner renewed meanwhile stays). False if nothing was deleted."""
+
+        def work(connection: Connection) -> bool:
+            result = connection.execute(
+                delete(proxies).where(proxies.c.id == proxyid, proxies.c.expirytime < naive_utc(expired_before))
+            )
+            return result.rowcount > 0
 
         return self._write(work)
 

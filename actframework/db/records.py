@@ -165,6 +165,10 @@ class ArcJob:
     attributes: Mapping[str, Any] = field(default_factory=lambda: MappingProxyType({}))
     submissiontoken: str | None = None
     """Token of the submission in flight (see :meth:`submission_name`)."""
+    refusedsince: datetime | None = None
+    """When a cluster first refused this job, if none accepted it since."""
+    missingsince: datetime | None = None
+    """When its CE's job list first lacked this job, if it still does."""
 
     @classmethod
     def from_row(cls, row: Mapping[Any, Any]) -> ArcJob:
@@ -188,6 +192,8 @@ class ArcJob:
             claimedby=row["claimedby"],
             claimeduntil=row["claimeduntil"],
             submissiontoken=row.get("submissiontoken"),
+            refusedsince=row.get("refusedsince"),
+            missingsince=row.get("missingsince"),
             attributes=MappingProxyType({name: row[name] for name in ARC_JOB_ATTRIBUTE_NAMES}),
         )
 
@@ -207,6 +213,15 @@ class ArcJob:
     def ce_id(self) -> str | None:
         """The job's id on its CE (``IDFromEndpoint``), once it has one."""
         return self.attributes.get("IDFromEndpoint") or None
+
+
+@dataclass(frozen=True)
+class WaitingGroup:
+    """``tosubmit`` jobs of one owner and fair-share label that may go to a
+    cluster: how many, and the id of the oldest (ids only grow)."""
+
+    waiting: int
+    oldest: int
 
 
 @dataclass(frozen=True)

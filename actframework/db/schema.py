@@ -223,6 +223,12 @@ arcjobs = Table(
     # Random token of the submission in flight, also put in the job's name on
     # the CE: after a crash, it tells which CE job belongs to which row.
     Column("submissiontoken", String(32)),
+    # When a cluster first refused (or handed back) a tosubmit job that no
+    # cluster has accepted since; ``timeouts.tosubmit`` counts from here.
+    Column("refusedsince", utc_datetime()),
+    # When the CE's job list first lacked a job its status checks still
+    # find; ``timeouts.missing`` counts from here.
+    Column("missingsince", utc_datetime()),
     Index("ix_arcjobs_cluster_arcstate", "cluster", "arcstate"),
     **_TABLE_OPTIONS,
 )

@@ -46,6 +46,13 @@ CLEANABLE: Final = frozenset({"done", "donefailed", "cancelled", "failed", "lost
 
 #: States the status checker polls the CE for.
 STATUS_CHECKED: Final = frozenset({"submitted", "running", "finishing", "holding", "cancelling"})
+#: States of jobs that hold a place on their cluster: being submitted,
+#: waiting in the CE's queue, running or finishing there (fair share
+#: compares owners by these).
+ON_CLUSTER: Final = frozenset({"submitting", "submitted", "running", "holding", "finishing"})
+#: States of jobs whose CE may still act with their delegation (stage
+#: inputs or outputs, or rerun): their delegation must be kept valid.
+USING_DELEGATION: Final = ON_CLUSTER | {"torerun"}
 #: States the fetcher downloads outputs for.
 FETCH_PENDING: Final = frozenset({"finished", "tofetch"})
 

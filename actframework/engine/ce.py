@@ -54,11 +54,11 @@ class CEClients:
         or different, mode 0600), its content fingerprint and its expiry."""
         record = self.store.get_proxy(proxyid)
         if record is None or not record.proxy:
-            raise ProxyUnavailableError(f"proxy {proxyid} no longer exists; its owner must delegate a new one")
+            raise ProxyUnavailableError(f"proxy {proxyid} no longer exists: run act proxy")
         expiry = (record.expirytime or datetime.min).replace(tzinfo=UTC)
         if expiry <= datetime.now(UTC):
-            raise ProxyUnavailableError(f"proxy {proxyid} expired at {expiry:%Y-%m-%d %H:%M} UTC; "
-                                   "its owner must delegate a new one")
+            raise ProxyUnavailableError(f"proxy expired: run act proxy (proxy {proxyid} "
+                                        f"expired at {expiry:%Y-%m-%d %H:%M} UTC)")
         path = self.config.proxies_dir / f"proxiesid{proxyid}"
         content = bytes(record.proxy)
         try:
@@ -129,7 +129,7 @@ class CEClients:
             else:
                 log.info("delegated proxy %s to %s as %s", proxyid, cluster, delegation_id)
             return record.delegationid
-        if self._renewal_due(record.expirytime.replace(tzinfo=UTC), proxy_expiry):
+        if self.renewal_due(record.expirytime.replace(tzinfo=UTC), proxy_expiry):
             return self.renew(cluster, proxyid, record.delegationid)
         return record.delegationid
 
@@ -155,7 +155,11 @@ class CEClients:
         log.info("renewed delegation %s of proxy %s on %s", delegation_id, proxyid, cluster)
         return delegation_id
 
-    def _renewal_due(self, delegated_until: datetime, proxy_expiry: datetime) -> bool:
+    def renewal_due(self, delegated_until: datetime, proxy_expiry: datetime) -> bool:
+        """True when a delegation made until ``delegated_until`` should be
+        renewed with a proxy valid until ``proxy_expiry``: the user delegated
+        a longer-lived proxy, or the delegation nears its end and the proxy
+        outlives it."""
         renew_before = timedelta(seconds=self.config.engine.delegation_renew_before)
         if proxy_expiry > delegated_until + timedelta(minutes=1):
             return True  # the user delegated a longer-lived proxy to the server

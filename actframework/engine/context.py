@@ -11,10 +11,11 @@ from __future__ import annotations
 import logging
 import os
 import socket
+import threading
 import time
 from collections import defaultdict
 from collections.abc import Callable, Iterable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import TypeVar
 
@@ -60,6 +61,25 @@ def owner_is_dead(owner: str) -> bool:
     return False
 
 
+class Schedule:
+    """When each periodic task (a key such as ("renew", cluster)) last ran,
+    so that work a cycle need not do every time runs at most every interval."""
+
+    def __init__(self) -> None:
+        self._last: dict[tuple[str, ...], float] = {}
+        self._lock = threading.Lock()
+
+    def due(self, key: tuple[str, ...], interval: float) -> bool:
+        """True (and the task counts as run now) if ``key`` last ran more
+        than ``interval`` seconds ago, or never."""
+        now = time.monotonic()
+        with self._lock:
+            if key in self._last and now - self._last[key] < interval:
+                return False
+            self._last[key] = now
+            return True
+
+
 @dataclass
 class EngineContext:
     """Shared state of one engine process."""
@@ -70,6 +90,7 @@ class EngineContext:
     ce: CEClients
     metrics: EngineMetrics
     owner: str
+    schedule: Schedule = field(default_factory=Schedule)
 
     @property
     def settings(self) -> EngineSettings:
@@ -135,11 +156,13 @@ def due_warning(key: tuple[str, int]) -> bool:
 
 
 def per_owner(context: EngineContext, cluster: str, jobs: Sequence[ArcJob],
-               work: Callable[[int, list[ArcJob]], None]) -> None:
+               work: Callable[[int, list[ArcJob]], None], *, show_waiting: bool = False) -> None:
     """Run ``work`` per job owner. A CE that cannot be reached releases the
     owner's jobs for a later cycle and makes the runner back off; an owner
     whose proxy is gone or expired only has their own jobs wait (warned
-    about once per :data:`PROXY_WARNING_INTERVAL_S`), so others go on."""
+    about once per :data:`PROXY_WARNING_INTERVAL_S`), so others go on.
+    ``show_waiting``: such jobs also get the reason as their ``Error``
+    (for the status checks, whose next answer from the CE replaces it)."""
     unreachable: ActError | None = None
     for proxyid, group in by_proxy(jobs).items():
         try:
@@ -148,6 +171,8 @@ def per_owner(context: EngineContext, cluster: str, jobs: Sequence[ArcJob],
             if due_warning((cluster, proxyid)):
                 log.warning("%s: jobs of proxy %s wait: %s", cluster, proxyid, exc)
             context.metrics.error(cluster, exc)
+            if show_waiting:
+                context.store.note_errors({job.id: (job.arcstate, str(exc)) for job in group})
             context.store.release([job.id for job in group], context.owner)
         except ActError as exc:  # logged once, by the runner
             context.metrics.error(cluster, exc)

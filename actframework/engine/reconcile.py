@@ -118,8 +118,8 @@ def _reconcile_group(context: EngineContext, cluster: str, proxyid: int, jobs: l
             waiting.append(job)
         else:
             moving_on.append(job)
-    if gone:
-        back_to_tosubmit(context, gone)
+    if gone:  # handed back: the CE created the job and lost it
+        back_to_tosubmit(context, gone, "the CE lost the job before its submission completed", refused=True)
     _restage(context, rest, cluster, waiting, known)
     finish_submissions(context, cluster, moving_on, {})
 

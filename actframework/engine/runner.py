@@ -1,11 +1,14 @@
 """The engine process: worker threads and their schedule.
 
-One thread hands jobs over (and cleans jobs that never reached a cluster); per cluster, four threads work in parallel so
-that slow work of one kind (a large fetch) never delays another (a kill):
+One thread does the work of no particular cluster (:data:`GLOBAL_STEPS`:
+handover, cancelling jobs refused for too long, credential clean-up); per
+cluster, four threads work in parallel so that slow work of one kind (a
+large fetch) never delays another (a kill):
 
 * ``submit``: reconcile cut-off submissions, then kill, resubmit, rerun,
-  then submit new jobs;
-* ``status``: check jobs on the CE;
+  then submit new jobs (fair share among owners);
+* ``status``: renew the delegations of running jobs whose owners delegated
+  a fresh proxy, then check jobs on the CE;
 * ``fetch``: retrieve outputs;
 * ``clean``: remove cleaned jobs.
 
@@ -36,13 +39,14 @@ from actframework.engine.actions import cancel_cycle, rerun_cycle, resubmit_cycl
 from actframework.engine.ce import CEClients
 from actframework.engine.cleaner import clean_cycle
 from actframework.engine.context import EngineContext, owner_is_dead, process_owner
+from actframework.engine.credentials import forget_credentials_cycle, renew_delegations_cycle
 from actframework.engine.fetcher import fetch_cycle
 from actframework.engine.handover import handover_cycle
 from actframework.engine.stagings import stagings_cycle
 from actframework.engine.metrics import EngineMetrics
 from actframework.engine.reconcile import reconcile_cycle
 from actframework.engine.status import status_cycle
-from actframework.engine.submitter import submit_cycle
+from actframework.engine.submitter import expire_waiting_cycle, submit_cycle
 from actframework.errors import ActError, CEUnreachableError
 from actframework.plugins import StorageManager
 from actframework.clusters import normalise_cluster_url
@@ -55,10 +59,19 @@ Cycle = Callable[[EngineContext, str], int]
 ROLES: dict[str, Sequence[tuple[str, Cycle]]] = {
     "submit": (("reconcile", reconcile_cycle), ("cancel", cancel_cycle), ("resubmit", resubmit_cycle),
                ("rerun", rerun_cycle), ("submit", submit_cycle)),
-    "status": (("status", status_cycle),),
+    "status": (("credentials", renew_delegations_cycle), ("status", status_cycle)),
     "fetch": (("fetch", fetch_cycle),),
     "clean": (("clean", clean_cycle),),
 }
+
+#: The steps of the one worker for all clusters: handover, cleaning jobs
+#: that never reached a cluster (a description the engine could not use is
+#: handed over cancelled), cancelling jobs that waited too long after a
+#: refusal, and removing the credentials of users with no jobs left.
+GLOBAL_STEPS: Sequence[tuple[str, Cycle]] = (
+    ("handover", lambda context, _cluster: handover_cycle(context) + stagings_cycle(context)),
+    ("clean", clean_cycle), ("expire", expire_waiting_cycle), ("credentials", forget_credentials_cycle),
+)
 
 MAX_BACKOFF_S = 30.0
 CLUSTER_REFRESH_S = 10.0
@@ -100,10 +113,7 @@ class Engine:
             host, port = normalise_listen(settings.metrics_listen)
             self.context.metrics.serve(host, port)
         self.release_dead_owners()
-        # Cluster "": handover, and cleaning jobs that never reached a cluster
-        # (a description the engine could not use is handed over cancelled).
-        self._spawn("handover", lambda: self._loop("handover", "", (("handover", _handover),
-                                                                    ("clean", clean_cycle))))
+        self._spawn("handover", lambda: self._loop("handover", "", GLOBAL_STEPS))
         self._spawn("clusters", self._watch_clusters)
         log.info("engine %s started", self.context.owner)
 
@@ -204,6 +214,3 @@ class Engine:
         with self.news:
             self.news.notify_all()
 
-
-def _handover(context: EngineContext, _cluster: str) -> int:
-    return handover_cycle(context) + stagings_cycle(context)

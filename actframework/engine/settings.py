@@ -31,7 +31,9 @@ class Timeouts:
     (seconds; aCT's hard-coded values by default)."""
 
     tosubmit: int = 3600
-    """A job nobody could submit (since it was created) is cancelled."""
+    """A job that clusters refused (or handed back), and that none accepted
+    for this long since the first refusal, is cancelled. Jobs that only
+    wait for a free slot never time out here (see ``max_queue_time``)."""
     tocancel: int = 3600
     """A kill that cannot reach the CE: the job is marked cancelled anyway."""
     cancelling: int = 3600
@@ -48,6 +50,9 @@ class Timeouts:
     """A clean the CE does not accept: the rows are deleted anyway."""
     lost: int = 172800
     """No successful status check for this long: the job is lost."""
+    missing: int = 604800
+    """Missing from its CE's job list for this long (while its own status
+    checks still answer): the job is cancelled (aCT: 7 days)."""
 
     def of(self, name: str) -> timedelta:
         return timedelta(seconds=getattr(self, name))
@@ -96,6 +101,10 @@ class EngineSettings:
     after a crash, other processes take it over after this long."""
     delegation_renew_before: int = 3 * 3600
     """Renew a CE delegation when it has less than this left."""
+    credential_check_interval: int = 60
+    """Seconds between two looks at whether running jobs' delegations need
+    renewing (a user delegated a fresh proxy) and whether idle users'
+    credentials can go."""
     resubmit_errors: tuple[str, ...] = ()
     """Substrings of CE errors after which a failed job is resubmitted from
     scratch (aCT's errors.toresubmit.arcerrors)."""
@@ -106,6 +115,14 @@ class EngineSettings:
     cancelled (aCT's jobs.maxtime<state>)."""
     sites: tuple[Site, ...] = ()
     timeouts: Timeouts = Timeouts()
+    max_queue_time: int = 0
+    """Seconds a job may wait in ``tosubmit`` since it was created before it
+    is cancelled, refused or not; 0 (the default): jobs wait for a slot as
+    long as it takes."""
+    expired_proxy_grace: int = 7 * 86400
+    """Seconds after its expiry that the proxy of a user with no jobs left is
+    kept (so that ``act proxy`` keeps the user's identity); then the proxy
+    and its records are removed."""
     metrics_listen: str = ""
     """HOST:PORT of the Prometheus endpoint; empty: none."""
 
@@ -166,11 +183,16 @@ class EngineSettings:
             lease=section.integer("lease", default=cls.lease, minimum=10),
             delegation_renew_before=section.integer(
                 "delegation_renew_before", default=cls.delegation_renew_before, minimum=60),
+            credential_check_interval=section.integer(
+                "credential_check_interval", default=cls.credential_check_interval, minimum=0),
             resubmit_errors=tuple(section.string_list("resubmit_errors")),
             resubmit_attempts=section.integer("resubmit_attempts", default=cls.resubmit_attempts, minimum=0),
             max_state_times=MappingProxyType(max_times),
             sites=tuple(sites),
             timeouts=timeouts,
+            max_queue_time=section.integer("max_queue_time", default=cls.max_queue_time, minimum=0),
+            expired_proxy_grace=section.integer("expired_proxy_grace", default=cls.expired_proxy_grace,
+                                                minimum=0),
             metrics_listen=section.string("metrics_listen"),
         )
         for sub in (section, timeouts_section, max_times_section, sites_section):
@@ -209,6 +231,10 @@ engine:
   lease: 600
   # Renew a user's delegation on a CE when less than this many seconds are left.
   delegation_renew_before: 10800
+  # Seconds between two looks at users' credentials: the delegations of
+  # running jobs are renewed once their owner delegated a fresh proxy, and
+  # those of users with no jobs left are removed.
+  credential_check_interval: 60
   # Failed jobs whose CE error contains one of these are resubmitted from
   # scratch (aCT: errors.toresubmit.arcerrors) ...
   resubmit_errors: []
@@ -225,9 +251,19 @@ engine:
   #     queue_fraction: 0.5    # submit while queued < 0.5 x running + queue_offset
   #     queue_offset: 100
   sites: {{}}
+  # Cancel jobs still waiting to be submitted this many seconds after they
+  # were created, refused or not; 0: jobs wait for a free slot for as long
+  # as it takes (site limits, maxjobs, an offline site).
+  max_queue_time: 0
+  # Keep the expired proxy of a user who has no jobs left this many seconds
+  # (a new act proxy keeps the same identity), then remove it and its
+  # delegations.
+  expired_proxy_grace: 604800
   # Seconds before the engine gives up on a job in a state (aCT's values).
   timeouts:
-    # Not submitted to any cluster since it was created: cancelled.
+    # Refused (or handed back) by clusters and accepted by none for this
+    # long since the first refusal: cancelled. Waiting for a slot is not
+    # refusal and never times out here.
     tosubmit: 3600
     # The kill could not reach the CE: cancelled anyway.
     tocancel: 3600
@@ -245,6 +281,8 @@ engine:
     toclean: 3600
     # No successful status check for this long: lost.
     lost: 172800
+    # Missing from the CE's job list for this long: cancelled.
+    missing: 604800
   # HOST:PORT for Prometheus metrics (jobs per state and cluster, cycle
   # durations, CE errors); empty for none.
   metrics_listen: ""

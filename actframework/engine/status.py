@@ -12,18 +12,22 @@ meanwhile is never overwritten.
 Failed jobs are sent to a rerun (failed while staging) or a resubmission
 (a configured error, attempts left) before they are declared ``failed``.
 Jobs the CE no longer knows (404) are killed; jobs that cannot be checked
-for ``timeouts.lost`` become ``lost``; jobs stuck in one ``State`` longer
-than ``max_state_times`` allows are cancelled.
+for ``timeouts.lost`` become ``lost``; jobs the CE answers for but has left
+out of its job list for ``timeouts.missing`` are cancelled (the list is
+read at most every :func:`listing_interval`); jobs stuck in one ``State``
+longer than ``max_state_times`` allows are cancelled. An owner whose proxy
+has expired has their jobs wait, each showing why in ``Error``.
 """
 
 from __future__ import annotations
 
 import logging
 from collections.abc import Sequence
+from dataclasses import replace
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, Final
 
-from actframework.arc import ARCJob, display_state
+from actframework.arc import ARCJob, ARCRest, display_state
 from actframework.db.records import ArcJob, StatusUpdate
 from actframework.engine.context import EngineContext, per_owner, split_timed_out
 from actframework.engine.settings import EngineSettings
@@ -45,6 +49,9 @@ ARCSTATE_OF: dict[str, str | None] = {
 RERUN_RESTART_STATES = frozenset({"PREPARING", "FINISHING"})
 #: ... unless the job's own output list was unreadable: rerunning cannot help.
 NO_RERUN_ERROR = "Error reading user generated output file list"
+
+#: Longest pause between two reads of an owner's job list on a CE.
+MAX_LISTING_INTERVAL_S: Final = 600.0
 
 #: Used CPU time above this is nonsense from the batch system (aCT's rule).
 MAX_SANE_CPU_TIME = 10**7
@@ -103,6 +110,8 @@ def decide(job: ArcJob, info: ARCJob, settings: EngineSettings, now: datetime) -
     if job.arcstate == "cancelling":
         timed_out = job.tstate is not None and now - job.tstate > settings.timeouts.of("cancelling")
         arcstate = "cancelled" if info.is_terminal or timed_out else None
+        if fields["Error"] is None:  # keep why the engine cancelled the job
+            del fields["Error"]
         return StatusUpdate(job.id, job.arcstate, arcstate, fields)
 
     arcstate = ARCSTATE_OF.get(rest_state)
@@ -147,6 +156,7 @@ def status_cycle(context: EngineContext, cluster: str) -> int:
         nonlocal checked
         rest = context.ce.client(cluster, proxyid)
         try:
+            listed = _listed(context, rest, cluster, proxyid)
             results = rest.get_jobs_info([job.ce_id or "" for job in group])
         except Exception:
             _mark_lost(context, cluster, group, now)
@@ -155,7 +165,8 @@ def status_cycle(context: EngineContext, cluster: str) -> int:
         unchecked: list[ArcJob] = []
         for job, result in zip(group, results, strict=True):
             if result.ok and result.value is not None:
-                updates.append(decide(job, result.value, context.settings, now))
+                update = decide(job, result.value, context.settings, now)
+                updates.append(update if listed is None else missing_rule(job, update, listed, context.settings, now))
             elif isinstance(result.error, ARCHTTPError) and result.error.status == 404:
                 gone = "cancelled" if job.arcstate == "cancelling" else "tocancel"
                 log.info("job %s (%s): the CE does not know it; %s", job.appjobid, job.ce_id, gone)
@@ -170,8 +181,44 @@ def status_cycle(context: EngineContext, cluster: str) -> int:
                 context.metrics.moved("status", cluster, update.arcstate)
         _mark_lost(context, cluster, unchecked, now)
 
-    per_owner(context, cluster, jobs, check)
+    per_owner(context, cluster, jobs, check, show_waiting=True)
     return checked
+
+
+def listing_interval(settings: EngineSettings) -> float:
+    """Seconds between two reads of one owner's job list on one CE: often
+    enough to time ``timeouts.missing`` to a quarter of it, at most every
+    :data:`MAX_LISTING_INTERVAL_S`, never more often than jobs are checked."""
+    return max(float(settings.check_interval), min(MAX_LISTING_INTERVAL_S, settings.timeouts.missing / 4))
+
+
+def _listed(context: EngineContext, rest: ARCRest, cluster: str, proxyid: int) -> frozenset[str] | None:
+    """The ids of the owner's jobs the CE lists, when a look is due (else
+    None: the missing-job rule waits for the next listing)."""
+    if not context.schedule.due(("list", cluster, str(proxyid)), listing_interval(context.settings)):
+        return None
+    return frozenset(entry.id for entry in rest.get_jobs_list())
+
+
+def missing_rule(job: ArcJob, update: StatusUpdate, listed: frozenset[str], settings: EngineSettings,
+                 now: datetime) -> StatusUpdate:
+    """aCT's rule for jobs the CE answers for but no longer lists: a job
+    missing from the list for ``timeouts.missing`` is cancelled (a
+    ``cancelling`` one at once: its kill is done); the clock restarts when
+    the job is listed again. A job the update already moves on is left to it."""
+    if job.ce_id in listed:
+        return update if job.missingsince is None else replace(update, fields={**update.fields, "missingsince": None})
+    if update.arcstate is not None and update.arcstate != job.arcstate:
+        return update
+    if job.arcstate == "cancelling":
+        return replace(update, arcstate="cancelled")
+    since = job.missingsince or now
+    limit = settings.timeouts.of("missing")
+    if now - since >= limit:
+        log.info("job %s (%s): not in the CE's job list for %s; cancelling", job.appjobid, job.ce_id, now - since)
+        return replace(update, arcstate="tocancel", fields={
+            **update.fields, "Error": f"missing from the CE's job list for {int(limit.total_seconds())} s; cancelled"})
+    return replace(update, fields={**update.fields, "missingsince": since})
 
 
 def _mark_lost(context: EngineContext, cluster: str, jobs: Sequence[ArcJob], now: datetime) -> None:

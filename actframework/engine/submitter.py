@@ -1,12 +1,13 @@
 """The submitter: ``tosubmit`` jobs go to one cluster, in bulk.
 
 Per cycle and cluster: work out how many jobs the site takes (``maxjobs``,
-``offline``, the queue-fraction throttle), claim that many ``tosubmit`` jobs
-whose cluster list holds this cluster (they become ``submitting`` with a
-fresh submission token, committed before anything is sent), then per job
-owner: get the shared delegation, prepare the descriptions (the storage
-backend rewrites them; each job's name carries its token), one bulk POST,
-and then, in this order:
+``offline``, the queue-fraction throttle), share that limit among the
+groups of waiting jobs (:mod:`actframework.engine.fairshare`), claim each
+group's share of the ``tosubmit`` jobs whose cluster list holds this
+cluster (they become ``submitting`` with a fresh submission token, committed
+before anything is sent), then per job owner: get the shared delegation,
+prepare the descriptions (the storage backend rewrites them; each job's
+name carries its token), one bulk POST, and then, in this order:
 
 1. the CE ids are stored (still ``submitting``, lease kept) in one
    transaction, before any upload: a crash from here on leaves rows that
@@ -21,6 +22,13 @@ error page, JSON cut short), may or may not have created the jobs; those
 jobs, and single jobs whose element of the answer cannot be read, are left
 to :mod:`actframework.engine.reconcile`, which looks for their tokens on
 the CE, rather than submitted a second time.
+
+Waiting is not failing: a job that waits for a slot (site limits, an
+offline site, a CE that cannot be reached, an owner whose proxy expired)
+waits as long as it takes. Only jobs that clusters refused (or handed back)
+time out, ``timeouts.tosubmit`` after the first refusal
+(:func:`expire_waiting_cycle`, aCT's ``checkFailedSubmissions``); the
+optional ``max_queue_time`` bounds the wait of every job.
 """
 
 from __future__ import annotations
@@ -30,13 +38,15 @@ import secrets
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, replace
+from datetime import timedelta
 from pathlib import Path
 
 from actframework import xrsl
 from actframework.arc import ARCRest, display_state, split_cluster_url
 from actframework.arc.submit import PreparedJob, prepare_job
-from actframework.db.records import ArcJob, SubmissionRecord
+from actframework.db.records import ArcJob, StatusUpdate, SubmissionRecord
 from actframework.engine.context import EngineContext, by_proxy, due_warning
+from actframework.engine.fairshare import share_slots
 from actframework.errors import (
     ActError,
     ARCHTTPError,
@@ -55,6 +65,7 @@ log = logging.getLogger(__name__)
 #: What goes back to ``tosubmit`` loses what the last attempt left behind.
 CLEARED_SUBMISSION_FIELDS = {
     "cluster": "", "IDFromEndpoint": None, "JobID": None, "DelegationID": None, "State": None,
+    "refusedsince": None, "missingsince": None,
 }
 
 
@@ -146,25 +157,57 @@ def site_limit(context: EngineContext, cluster: str) -> int:
 def submit_cycle(context: EngineContext, cluster: str) -> int:
     """One submission cycle on ``cluster``; returns how many jobs moved on
     (jobs that went back to ``tosubmit`` do not count: the worker then
-    waits before it offers them again)."""
+    waits before it offers them again).
+
+    The cycle's limit is shared among the groups of waiting jobs by
+    :func:`~actframework.engine.fairshare.share_slots`; each group's share
+    is claimed separately (its jobs by priority, then age), and then each
+    owner's claimed jobs go to the CE in one bulk request."""
     limit = site_limit(context, cluster)
     if limit <= 0:
         return 0
-    token = secrets.token_hex(8)
-    jobs = context.store.claim_for_submit(cluster, limit, context.owner, context.lease, token=token)
-    if not jobs:
+    store = context.store
+    waiting = store.waiting_groups(cluster)
+    if not waiting:
         return 0
-    deadline = context.store.now() - context.settings.timeouts.of("tosubmit")
-    expired = [job for job in jobs if job.created is not None and job.created < deadline]
-    if expired:
-        context.store.set_arcstate([j.id for j in expired], "cancelled", {"submitting"},
-                                   fields={"Error": "no cluster accepted the job in time"})
-        context.metrics.moved("submit", cluster, "cancelled", len(expired))
-    live = [job for job in jobs if job not in expired]
-    moved = len(expired)
-    for proxyid, group in by_proxy(live).items():
+    shares = share_slots(limit, waiting, store.active_by_group(cluster))
+    token = secrets.token_hex(8)
+    jobs: list[ArcJob] = []
+    for (proxyid, label), count in shares.items():
+        jobs += store.claim_for_submit(cluster, count, context.owner, context.lease,
+                                       proxyid=proxyid, fairshare=label, token=token)
+    moved = 0
+    for proxyid, group in by_proxy(jobs).items():
         moved += _submit_group(context, cluster, proxyid, group)
     return moved
+
+
+def expire_waiting_cycle(context: EngineContext, _cluster: str = "") -> int:
+    """Cancel ``tosubmit`` jobs that clusters refused (or handed back) and
+    none accepted for ``timeouts.tosubmit`` since the first refusal, and,
+    if ``max_queue_time`` is set, jobs waiting longer than that since they
+    were created. Jobs that only wait for a slot are left alone. Returns
+    how many were cancelled."""
+    store = context.store
+    now = store.now()
+    settings = context.settings
+    timeout = settings.timeouts.of("tosubmit")
+    max_queue = timedelta(seconds=settings.max_queue_time) if settings.max_queue_time else None
+    jobs = store.waiting_too_long(refused_before=now - timeout,
+                                  created_before=now - max_queue if max_queue else None,
+                                  limit=settings.cancel_batch)
+    updates = []
+    for job in jobs:
+        if job.refusedsince is not None and job.refusedsince < now - timeout:
+            reason = (f"no cluster accepted the job within {int(timeout.total_seconds())} s"
+                      f" (last refusal: {job.attributes.get('Error') or 'unknown'})")
+        else:
+            reason = f"not submitted within max_queue_time ({settings.max_queue_time} s)"
+        log.info("job %s (%s): %s; cancelled", job.appjobid, job.id, reason)
+        updates.append(StatusUpdate(job.id, "tosubmit", "cancelled", {"Error": reason}))
+    applied = store.apply_status_updates(updates)
+    context.metrics.moved("submit", "", "cancelled", len(applied))
+    return len(applied)
 
 
 #: Statuses a gateway in front of a CE answers with when it lost the CE's
@@ -180,11 +223,19 @@ def may_have_created(error: ActError) -> bool:
         isinstance(error, ARCHTTPError) and error.status in GATEWAY_STATUSES)
 
 
-def back_to_tosubmit(context: EngineContext, jobs: Sequence[ArcJob], reason: str | None = None) -> None:
+def back_to_tosubmit(context: EngineContext, jobs: Sequence[ArcJob], reason: str | None = None,
+                     *, refused: bool = False) -> None:
     """``submitting`` jobs that no CE holds are ``tosubmit`` again, for any
-    cluster of their list, with what the attempt left behind cleared."""
-    context.store.set_arcstate([j.id for j in jobs], "tosubmit", {"submitting"},
-                               fields={**CLEARED_SUBMISSION_FIELDS, "Error": reason[:1024] if reason else None})
+    cluster of their list, with what the attempt left behind cleared and
+    ``reason`` as their ``Error``. ``refused``: a cluster said no (or lost
+    the job), which starts the job's ``timeouts.tosubmit`` clock unless it
+    already runs; jobs that only could not be tried keep their clock."""
+    fields = {**CLEARED_SUBMISSION_FIELDS, "Error": reason[:1024] if reason else None}
+    first = [job.id for job in jobs if refused and job.refusedsince is None]
+    context.store.set_arcstate(first, "tosubmit", {"submitting"},
+                               fields={**fields, "refusedsince": context.store.now()})
+    context.store.set_arcstate([job.id for job in jobs if job.id not in first], "tosubmit", {"submitting"},
+                               fields={key: value for key, value in fields.items() if key != "refusedsince"})
 
 
 def _submit_group(context: EngineContext, cluster: str, proxyid: int, jobs: list[ArcJob]) -> int:
@@ -241,7 +292,7 @@ def _submit_group(context: EngineContext, cluster: str, proxyid: int, jobs: list
             store.release([item.job.id for item in ready], context.owner)
             raise CEUnreachableError(str(exc)) from exc
         log.warning("%s: the CE refused the bulk submission: %s", cluster, exc)
-        back_to_tosubmit(context, [item.job for item in ready], str(exc))
+        back_to_tosubmit(context, [item.job for item in ready], str(exc), refused=True)
         raise CEUnreachableError(f"the CE refused the submission: {exc}") from exc
     if len(created) != len(ready):
         log.error("%s: %d results for %d jobs; reconciling them", cluster, len(created), len(ready))
@@ -262,6 +313,7 @@ def _submit_group(context: EngineContext, cluster: str, proxyid: int, jobs: list
                 "State": display_state(result.value.state or "ACCEPTING"),
                 "Name": item.name,
                 "Error": None,
+                "refusedsince": None,
             }))
         elif isinstance(result.error, ARCResponseError):  # it may exist on the CE
             context.metrics.error(cluster, result.error)
@@ -277,7 +329,7 @@ def _submit_group(context: EngineContext, cluster: str, proxyid: int, jobs: list
         store.release([job.id for job in unreadable], context.owner)
     for job, reason in rejected:
         log.warning("job %s (%s): %s refused it: %s", job.appjobid, job.id, cluster, reason)
-        back_to_tosubmit(context, [job], reason)
+        back_to_tosubmit(context, [job], reason, refused=True)
 
     failures = stage_all(context, rest, accepted)
     finish_submissions(context, cluster, [item.job for item, _ in accepted], failures)
