@@ -18,6 +18,7 @@ import pytest
 
 from actframework.arc import ARCRest
 from actframework.arc.jobs import as_list
+from actframework.x509 import load_proxy
 
 from fixtures.breaking_relay import Answer, BreakingRelay, Exchange
 from fixtures.stack import StackFactory
@@ -197,7 +198,7 @@ def test_an_owner_whose_answers_cannot_be_read_waits_while_other_owners_go_on(
 
     breaking_relay.rewrite = rewrite
     stack = make_stack("sqlite", cluster=breaking_relay.cluster(), engine_settings=SETTINGS)
-    other = stack.as_user(arc_ce.proxy2)
+    other = stack.as_user(load_proxy(arc_ce.proxy2))
     marker = f"garbled-owner-{uuid.uuid4().hex[:8]}"
     waiting = other.submit([marked_job(marker)] * 3, inputs)
     going_on = stack.submit([marked_job(marker)] * 3, inputs)
