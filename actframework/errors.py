@@ -31,6 +31,7 @@ are wrapped where the caller needs to react to them, with the original kept as
     │   └── XRSLParseError
     └── ARCError
         ├── ARCHTTPError
+        ├── ARCResponseError
         ├── ARCVersionError
         ├── CEUnreachableError
         ├── InputFileError
@@ -205,6 +206,20 @@ class ARCHTTPError(ARCError):
         self.reason = reason
         prefix = f"{what}: " if what else ""
         super().__init__(f"{prefix}{status} {reason}".rstrip())
+
+
+class ARCResponseError(ARCError):
+    """The CE answered with something that is not the document the operation
+    expects: a body that is not JSON (an HTML error page from a proxy in
+    front of the CE), JSON cut short, or JSON of the wrong shape (a list
+    where an object belongs, a job result without an id, a ``null`` state).
+
+    Raised for the whole request when the answer as a whole is unusable; in
+    bulk results, held by the one job whose element is unusable while the
+    other jobs keep theirs. For a request that creates jobs, the CE may have
+    acted on it although its answer cannot be read (like a
+    :class:`TransportError`). The message names the operation and what was
+    wrong, with at most a short excerpt of the answer."""
 
 
 class ARCVersionError(ARCError):

@@ -14,6 +14,7 @@ pytest_plugins = [
     "fixtures.arex",
     "fixtures.arc_client",
     "fixtures.scripted_http",
+    "fixtures.breaking_relay",
     "fixtures.server",
     "fixtures.stack",
     "fixtures.webdav",

@@ -78,6 +78,14 @@ def assert_outputs(stack: Stack, ids: list[int]) -> None:
         assert out.read_text() == f"input of {job_id}\n"
 
 
+def assert_all_done_once(stack: Stack, rest: ARCRest, ids: list[int], marker: str, timeout: float = 300) -> None:
+    """The two promises: every job ends ``done`` with its outputs, and the CE
+    held exactly one job for each."""
+    stack.wait_for(ids, {"done"}, timeout=timeout)
+    assert_one_ce_job_each(stack, rest, ids, marker)
+    assert_outputs(stack, ids)
+
+
 def test_sigkilled_engine_restarted_three_times_loses_no_job_and_submits_none_twice(
     make_stack: StackFactory, arc_rest: ARCRest
 ) -> None:
@@ -91,9 +99,7 @@ def test_sigkilled_engine_restarted_three_times_loses_no_job_and_submits_none_tw
         time.sleep(moments.uniform(0.3, 3.0))
         stack.kill("engine", signal.SIGKILL)
         stack.start_engine()
-    stack.wait_for(ids, {"done"}, timeout=300)
-    assert_one_ce_job_each(stack, arc_rest, ids, marker)
-    assert_outputs(stack, ids)
+    assert_all_done_once(stack, arc_rest, ids, marker)
     stack.clean(ids)
 
 
@@ -113,9 +119,7 @@ def test_engine_killed_between_submission_and_upload_reconciles_from_the_ce(
         time.sleep(0.02)
     stack.kill("engine", signal.SIGKILL)
     stack.start_engine()
-    stack.wait_for(ids, {"done"}, timeout=240)
-    assert_one_ce_job_each(stack, arc_rest, ids, marker)
-    assert_outputs(stack, ids)
+    assert_all_done_once(stack, arc_rest, ids, marker, timeout=240)
     stack.clean(ids)
 
 

@@ -6,8 +6,12 @@ A-REX's 1 MiB limit on id lists); higher-level pipelines (submission with
 uploads, recursive fetches) live in :mod:`actframework.arc.transfer`.
 
 Failure of a whole request raises :class:`~actframework.errors.ARCHTTPError`
-(or :class:`~actframework.errors.TransportError` when no answer came); bulk
-methods report per-job failures in their :class:`JobResult` list instead.
+(or :class:`~actframework.errors.TransportError` when no answer came, or
+:class:`~actframework.errors.ARCResponseError` when the answer is not the
+JSON document the call expects); bulk methods report per-job failures in
+their :class:`JobResult` list instead, including a job whose element of an
+otherwise readable answer is unusable. Every JSON answer is read by
+:func:`read_document`.
 """
 
 from __future__ import annotations
@@ -16,7 +20,7 @@ import dataclasses
 import json
 import logging
 import os
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from datetime import timedelta
 from pathlib import Path
 from typing import Any, Final, TypeVar
@@ -31,11 +35,18 @@ from actframework.arc.jobs import (
     JobListing,
     SessionListing,
     as_list,
+    excerpt,
+    kind_of,
+    objects,
+    optional_text,
+    required_text,
+    strings,
 )
 from actframework.arc.results import JobResult
 from actframework.errors import (
     ARCError,
     ARCHTTPError,
+    ARCResponseError,
     ARCVersionError,
     MissingResultFile,
 )
@@ -90,11 +101,43 @@ def _id_chunks(ids: Sequence[str]) -> Iterator[list[str]]:
         yield chunk
 
 
-def _status_code(item: dict[str, Any]) -> int:
+def _status_code(item: Mapping[str, Any]) -> int | None:
+    """A job element's ``status-code`` (A-REX sends a string); None if it has none."""
+    value = item.get("status-code")
+    if isinstance(value, bool) or not isinstance(value, (int, str)):
+        return None
     try:
-        return int(item.get("status-code", 0))
-    except (TypeError, ValueError):
-        return 0
+        return int(value)
+    except ValueError:
+        return None
+
+
+def read_document(response: requests.Response, what: str) -> dict[str, Any]:
+    """The JSON object a CE answer holds (``{}`` for an empty body, which
+    A-REX sends for an empty list).
+
+    Anything else raises :class:`ARCResponseError` for the whole request: a
+    body that is not JSON (an HTML page from a proxy in front of the CE),
+    JSON cut short, or JSON whose top level is not an object.
+    """
+    text = response.text
+    if not text.strip():
+        return {}
+    try:
+        data = json.loads(text)
+    except ValueError:
+        ctype = response.headers.get("Content-Type", "").split(";")[0].strip() or "no content type"
+        start = text.lstrip()
+        if start.startswith(("{", "[")):
+            problem = "JSON that is cut short or malformed"
+        elif "html" in ctype or start.startswith("<"):
+            problem = f"not JSON ({ctype}, from a proxy?)"
+        else:
+            problem = f"not JSON ({ctype})"
+        raise ARCResponseError(f"{what}: the CE's answer is {problem}: {excerpt(text)!r}") from None
+    if not isinstance(data, dict):
+        raise ARCResponseError(f"{what}: the CE's answer is {kind_of(data)}, not an object: {excerpt(text)!r}")
+    return data
 
 
 class ARCRest:
@@ -163,11 +206,8 @@ class ARCRest:
             raise ARCHTTPError(403, "the CE does not accept our credentials", f"{http.base_url}{API_BASE}/rest")
         if response.status_code != 200:
             raise ARCHTTPError(response.status_code, _reason_text(response), f"{http.base_url}{API_BASE}/rest")
-        try:
-            data = json.loads(response.text)
-        except ValueError:
-            raise ARCError(f"{http.base_url}{API_BASE}/rest: not an ARC CE (no JSON version list)") from None
-        return [str(v) for v in as_list(data.get("version") if isinstance(data, dict) else None)]
+        what = f"{http.base_url}{API_BASE}/rest"
+        return strings(read_document(response, what).get("version"), f"{what} versions")
 
     def close(self) -> None:
         self.http.close()
@@ -180,52 +220,76 @@ class ARCRest:
 
     # ------------------------------------------------------------------ helpers
 
-    def _json(self, method: str, path: str, expect: int, **kwargs: Any) -> Any:
+    def _json(self, method: str, path: str, expect: int, *, what: str, **kwargs: Any) -> dict[str, Any]:
+        """The JSON object of an answer with status ``expect`` (see :func:`read_document`).
+
+        Another success status is no refusal but not the CE's answer either
+        (a proxy's page served with 200): an :class:`ARCResponseError`, so a
+        caller treats it as an answer it cannot read."""
         headers = {"Accept": "application/json", **kwargs.pop("headers", {})}
         response = self.http.request(method, f"{self.api}/{path}", headers=headers, **kwargs)
-        if response.status_code != expect:
-            raise ARCHTTPError(response.status_code, _reason_text(response), f"{method} {path}")
-        text = response.text
-        return json.loads(text) if text.strip() else None
+        status = response.status_code
+        if status != expect and 200 <= status < 300:
+            raise ARCResponseError(f"{what}: the CE answered {status} where {expect} was expected: "
+                                   f"{excerpt(response.text)!r}")
+        if status != expect:
+            raise ARCHTTPError(status, _reason_text(response), f"{method} {path}")
+        return read_document(response, what)
 
     def _bulk(
-        self, action: str, ids: Sequence[str], expect: int, extract: Callable[[dict[str, Any]], T]
+        self, action: str, ids: Sequence[str], expect: int, extract: Callable[[Mapping[str, Any]], T]
     ) -> list[JobResult[T]]:
         """POST ``jobs?action=<action>`` for ``ids`` (split under the body
-        limit); per-job results aligned with ``ids``."""
+        limit); per-job results aligned with ``ids``.
+
+        An element of the answer that names its job but is unusable (no
+        status code, a null state, ...) is an error of that job only. An
+        element that names no job cannot be matched to one: every job the
+        answer has no usable result for then holds an error saying so."""
         unique = list(dict.fromkeys(ids))
         found: dict[str, JobResult[T]] = {}
         for chunk in _id_chunks(unique):
             data = self._json(
-                "POST", "jobs", 201, params={"action": action},
+                "POST", "jobs", 201, what=action, params={"action": action},
                 json={"job": [{"id": job_id} for job_id in chunk]},
                 idempotent=action in _REPEATABLE_ACTIONS,
             )
-            for item in as_list((data or {}).get("job")):
-                job_id = str(item.get("id", ""))
-                code = _status_code(item)
-                if code != expect:
-                    error = ARCHTTPError(code, str(item.get("reason", "")), f"{action} {job_id}")
-                    found[job_id] = JobResult(job_id, error=error)
-                    continue
-                try:
-                    found[job_id] = JobResult(job_id, value=extract(item))
-                except (KeyError, TypeError, ValueError) as exc:
-                    found[job_id] = JobResult(job_id, error=ARCError(
-                        f"{action} {job_id}: the CE's answer lacks {exc}"))
-        missing = ARCError(f"{action}: the CE returned no result for this job")
+            unnamed: list[Any] = []
+            for item in as_list(data.get("job")):
+                job_id = item.get("id") if isinstance(item, Mapping) else None
+                if isinstance(job_id, str) and job_id:
+                    found[job_id] = _job_result(action, job_id, item, expect, extract)
+                else:
+                    unnamed.append(item)
+            if unnamed:
+                error = ARCResponseError(
+                    f"{action}: no usable result for this job; {len(unnamed)} element(s) of the CE's answer "
+                    f"name no job, e.g. {excerpt(json.dumps(unnamed[0]))}")
+                for job_id in chunk:
+                    found.setdefault(job_id, JobResult(job_id, error=error))
+        missing = ARCResponseError(f"{action}: the CE returned no result for this job")
         return [found.get(job_id) or JobResult(job_id, error=missing) for job_id in ids]
 
     # ------------------------------------------------------------------ CE
 
     def get_ce_info(self) -> dict[str, Any]:
         """The CE's GLUE2 information document (queues, limits, software)."""
-        return self._json("GET", "info", 200, idempotent=True) or {}
+        return self._json("GET", "info", 200, what="info", idempotent=True)
 
     def get_jobs_list(self, states: Sequence[str] | None = None) -> list[JobListing]:
-        """Every job of ours on the CE; with ``states``, only those (live states)."""
-        data = self._json("GET", "jobs", 200, params={"state": list(states) if states else None})
-        return [JobListing(str(j["id"]), j.get("state")) for j in as_list((data or {}).get("job"))]
+        """Every job of ours on the CE; with ``states``, only those (live states).
+
+        A listing with any unusable element raises :class:`ARCResponseError`
+        as a whole: a listing read in part would hide the jobs it lost."""
+        data = self._json("GET", "jobs", 200, what="list jobs", params={"state": list(states) if states else None})
+        listing: list[JobListing] = []
+        for item in objects(data.get("job"), "list jobs"):
+            job_id = required_text(item, "id", "list jobs")
+            state = item.get("state")
+            if state is not None and not isinstance(state, str):
+                raise ARCResponseError(f"list jobs {job_id}: 'state' is {kind_of(state)}, not a string")
+            listing.append(JobListing(job_id, state or None))
+        return listing
 
     # ------------------------------------------------------------------ jobs
 
@@ -245,18 +309,11 @@ class ARCRest:
         text = description.lstrip()
         ctype = "application/xml" if text.startswith("<") else "application/rsl"
         data = self._json(
-            "POST", "jobs", 201, params={"action": "new", "queue": queue, "delegation_id": delegation_id},
+            "POST", "jobs", 201, what="create jobs",
+            params={"action": "new", "queue": queue, "delegation_id": delegation_id},
             data=description.encode(), headers={"Content-Type": ctype}, idempotent=False,
         )
-        results: list[JobResult[CreatedJob]] = []
-        for item in as_list((data or {}).get("job")):
-            code = _status_code(item)
-            job_id = str(item.get("id", ""))
-            if code == 201 and job_id:
-                results.append(JobResult(job_id, value=CreatedJob(job_id, str(item.get("state", "")))))
-            else:
-                results.append(JobResult(job_id, error=ARCHTTPError(code, str(item.get("reason", "")), "create job")))
-        return results
+        return [_created(item) for item in as_list(data.get("job"))]
 
     def get_jobs_info(self, ids: Sequence[str], *, with_delegations: bool = False) -> list[JobResult[ARCJob]]:
         """Full information on each job (one bulk call per ~15,000 ids).
@@ -264,7 +321,7 @@ class ARCRest:
         The info document does not name a job's delegations; with
         ``with_delegations`` a second bulk call fills :attr:`ARCJob.delegation_ids`.
         """
-        results = self._bulk("info", ids, 200, lambda item: ARCJob.from_info(str(item["id"]), item["info_document"]))
+        results = self._bulk("info", ids, 200, lambda item: ARCJob.from_info(item["id"], item.get("info_document")))
         if not with_delegations:
             return results
         delegations = self.get_jobs_delegations([r.job_id for r in results if r.ok])
@@ -277,7 +334,7 @@ class ARCRest:
 
     def get_jobs_status(self, ids: Sequence[str]) -> list[JobResult[str]]:
         """Each job's REST state (``FINISHED``, ...)."""
-        return self._bulk("status", ids, 200, lambda item: str(item["state"]))
+        return self._bulk("status", ids, 200, lambda item: required_text(item, "state", f"status {item['id']}"))
 
     def kill_jobs(self, ids: Sequence[str]) -> list[JobResult[bool]]:
         return self._bulk("kill", ids, 202, lambda item: True)
@@ -294,7 +351,7 @@ class ARCRest:
     def get_jobs_delegations(self, ids: Sequence[str]) -> list[JobResult[list[str]]]:
         """The delegation ids each job uses ([] for a job without one)."""
         return self._bulk("delegations", ids, 200,
-                          lambda item: [str(d) for d in as_list(item.get("delegation_id"))])
+                          lambda item: strings(item.get("delegation_id"), f"delegations {item['id']}"))
 
     # ------------------------------------------------------------------ session
 
@@ -309,7 +366,8 @@ class ARCRest:
             raise MissingResultFile(job_id, path or "/")
         if response.status_code != 200:
             raise ARCHTTPError(response.status_code, _reason_text(response), f"list {job_id}/{path}")
-        return SessionListing.from_json(json.loads(response.text) if response.text.strip() else None)
+        what = f"list {job_id}/{path}"
+        return SessionListing.from_json(read_document(response, what), what)
 
     def upload_file(self, job_id: str, path: str, source: Path | bytes) -> None:
         """Put one input file into the job's session (the body is replayed
@@ -372,8 +430,9 @@ class ARCRest:
     # ------------------------------------------------------------------ delegations
 
     def list_delegations(self) -> list[Delegation]:
-        data = self._json("GET", "delegations", 200, idempotent=True)
-        return [Delegation(str(d["id"]), d.get("type")) for d in as_list((data or {}).get("delegation"))]
+        data = self._json("GET", "delegations", 200, what="list delegations", idempotent=True)
+        return [Delegation(required_text(d, "id", "list delegations"), optional_text(d.get("type")))
+                for d in objects(data.get("delegation"), "list delegations")]
 
     def new_delegation(self) -> tuple[str, bytes]:
         """Start a delegation: the CE makes a key pair and returns (id, CSR PEM)."""
@@ -465,6 +524,46 @@ class ARCRest:
     createDelegation = create_delegation
     renewDelegation = renew_delegation
     deleteDelegation = delete_delegation
+
+
+def _job_result(action: str, job_id: str, item: Mapping[str, Any], expect: int,
+                extract: Callable[[Mapping[str, Any]], T]) -> JobResult[T]:
+    """One job's result from its element of a bulk answer."""
+    code = _status_code(item)
+    if code is None:
+        return JobResult(job_id, error=ARCResponseError(f"{action} {job_id}: the CE's result has no status code"))
+    if code != expect:
+        return JobResult(job_id, error=ARCHTTPError(code, optional_text(item.get("reason")) or "", f"{action} {job_id}"))
+    try:
+        return JobResult(job_id, value=extract(item))
+    except ARCResponseError as exc:
+        return JobResult(job_id, error=exc)
+    except (KeyError, TypeError, ValueError) as exc:
+        return JobResult(job_id, error=ARCResponseError(f"{action} {job_id}: unusable result ({exc!r})"))
+
+
+def _created(item: Any) -> JobResult[CreatedJob]:
+    """One job's result from its element of a ``POST /jobs?action=new`` answer.
+
+    A job the CE says it created but whose id cannot be read is an
+    :class:`ARCResponseError` (it may exist on the CE), a refused one an
+    :class:`ARCHTTPError`. A created job's missing or null state reads as
+    ``""``: the id is what matters, the state only says how far it got."""
+    if not isinstance(item, Mapping):
+        return JobResult("", error=ARCResponseError(
+            f"create job: an element of the CE's answer is {kind_of(item)}, not an object: {excerpt(repr(item))}"))
+    raw_id = item.get("id")
+    job_id = raw_id if isinstance(raw_id, str) else ""
+    code = _status_code(item)
+    if code is None:
+        return JobResult(job_id, error=ARCResponseError(f"create job {job_id}: the CE's result has no status code"))
+    if code != 201:
+        return JobResult(job_id, error=ARCHTTPError(code, optional_text(item.get("reason")) or "", "create job"))
+    if not job_id:
+        return JobResult("", error=ARCResponseError(
+            f"create job: the CE created a job but its id is {kind_of(raw_id) if 'id' in item else 'missing'}"))
+    state = item.get("state")
+    return JobResult(job_id, value=CreatedJob(job_id, state if isinstance(state, str) else ""))
 
 
 def _reason_text(response: Any) -> str:

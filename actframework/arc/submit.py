@@ -25,7 +25,7 @@ from actframework.arc.jobs import CreatedJob
 from actframework.arc.rest import ARCRest
 from actframework.arc.results import JobResult
 from actframework.arc.transfer import DEFAULT_WORKERS, Upload, upload_inputs
-from actframework.errors import ActError, ARCError, InputFileError, InputUploadError, XRSLError
+from actframework.errors import ActError, ARCResponseError, InputFileError, InputUploadError, XRSLError
 from actframework.hookspecs import InputFile
 
 
@@ -152,7 +152,8 @@ def submit_jobs(
             delegation_id=None if legacy else delegation_id,
         )
         if len(created) != len(prepared):
-            error = ARCError(f"the CE answered {len(created)} results for {len(prepared)} jobs")
+            # Which of the jobs exist on the CE cannot be told from this answer.
+            error = ARCResponseError(f"create jobs: the CE answered {len(created)} results for {len(prepared)} jobs")
             for index, _ in prepared:
                 results[index] = JobResult("", error=error)
         else:

@@ -4,7 +4,8 @@
   a CE id are ``cancelled`` at once; the others are killed in bulk, and a
   CE that accepts the kill makes them ``cancelling`` (the status checker
   sees them to ``cancelled``); a CE that answers the kill with an error for
-  a job (404 included) has nothing to kill, so the job is ``cancelled``.
+  a job (404 included) has nothing to kill, so the job is ``cancelled``; a
+  job whose answer cannot be read is killed again in a later cycle.
 * ``toresubmit``: the old CE job is cleaned (errors only logged) and its
   fetched outputs removed; the job is ``tosubmit`` again with its CE fields
   cleared and ``created`` reset, so it gets a full new submission.
@@ -23,7 +24,7 @@ import shutil
 from actframework.db.records import ArcJob
 from actframework.engine.context import EngineContext, per_owner, split_timed_out
 from actframework.engine.submitter import CLEARED_SUBMISSION_FIELDS
-from actframework.errors import ARCHTTPError
+from actframework.errors import ARCHTTPError, ARCResponseError
 
 log = logging.getLogger(__name__)
 
@@ -50,10 +51,15 @@ def cancel_cycle(context: EngineContext, cluster: str) -> int:
         rest = context.ce.client(cluster, proxyid)
         results = rest.kill_jobs([job.ce_id or "" for job in group])
         accepted = [job.id for job, r in zip(group, results, strict=True) if r.ok]
-        refused = [job for job, r in zip(group, results, strict=True) if not r.ok]
+        unread = [job.id for job, r in zip(group, results, strict=True) if isinstance(r.error, ARCResponseError)]
+        refused = [job for job, r in zip(group, results, strict=True) if not r.ok and job.id not in unread]
         for job, result in zip(group, results, strict=True):
-            if not result.ok:
+            if job in refused:
                 log.info("job %s (%s): kill answered %s: cancelled", job.appjobid, job.ce_id, result.error)
+        if unread:
+            log.info("%s: the CE's answer to killing %d job(s) cannot be read; killing them again later",
+                     cluster, len(unread))
+            store.release(unread, context.owner)
         # tstate restarts: timeouts.cancelling counts from the accepted kill.
         store.set_arcstate(accepted, "cancelling", {"tocancel"}, restart_state_clock=True)
         store.set_arcstate([job.id for job in refused], "cancelled", {"tocancel"})

@@ -15,7 +15,9 @@ recording the outcome. Which point decides what is true on the CE:
   submitter put in the job's name: found, the job continues as above; not
   found, the CE never created it and it goes back to ``tosubmit``.
 
-So no job is lost and none runs twice. The lookup asks the CE about its jobs
+So no job is lost and none runs twice. When the CE's answers cannot be
+read (a proxy's error page, a garbled job list or job information), nothing
+is decided: the jobs are released and looked at again in a later cycle. The lookup asks the CE about its jobs
 that no row of this cluster names, which are few unless crashes were many.
 
 A job is only looked at once its submission has surely ended on the CE's
@@ -31,7 +33,7 @@ import logging
 from collections.abc import Sequence
 from datetime import timedelta
 
-from actframework.arc import ARCRest, display_state, split_cluster_url
+from actframework.arc import ARCJob, ARCRest, JobResult, display_state, split_cluster_url
 from actframework.db.records import ArcJob, SubmissionRecord
 from actframework.engine.context import EngineContext, by_proxy
 from actframework.engine.submitter import (
@@ -43,7 +45,7 @@ from actframework.engine.submitter import (
     prepare_for_ce,
     stage_all,
 )
-from actframework.errors import ActError, ARCHTTPError, CEUnreachableError, ProxyUnavailableError
+from actframework.errors import ActError, ARCError, ARCHTTPError, CEUnreachableError, ProxyUnavailableError
 
 log = logging.getLogger(__name__)
 
@@ -124,18 +126,29 @@ def _reconcile_group(context: EngineContext, cluster: str, proxyid: int, jobs: l
 
 def _find_by_token(context: EngineContext, rest: ARCRest, cluster: str,
                    jobs: Sequence[ArcJob]) -> dict[int, tuple[str, str]]:
-    """arc id → (CE id, REST state) for jobs whose token a CE job's name carries."""
+    """arc id → (CE id, REST state) for jobs whose token a CE job's name carries.
+
+    A CE job whose information cannot be read (other than one the CE no
+    longer knows) might be one of ours: while any of the jobs is not found,
+    that raises :class:`ARCError`, so the jobs wait for a later look instead
+    of going back to ``tosubmit`` and running twice."""
     if not jobs:
         return {}
     listed = [entry.id for entry in rest.get_jobs_list()]
     unknown = sorted(set(listed) - context.store.known_ce_ids(cluster, listed))
     found: dict[int, tuple[str, str]] = {}
+    unread: list[JobResult[ARCJob]] = []
     for result in rest.get_jobs_info(unknown):
         if not result.ok or result.value is None:
+            if not (isinstance(result.error, ARCHTTPError) and result.error.status == 404):
+                unread.append(result)
             continue
         for job in jobs:
             if job.id not in found and name_has_token(result.value.name, job.submissiontoken, job.id):
                 found[job.id] = (result.job_id, result.value.state or "")
+    if unread and len(found) < len(jobs):
+        raise ARCError(f"cannot tell whether {len(jobs) - len(found)} job(s) reached the CE: "
+                       f"{len(unread)} CE job(s) could not be read, e.g. {unread[0].error}")
     return found
 
 

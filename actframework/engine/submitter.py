@@ -17,9 +17,11 @@ name carries its token), one bulk POST, and then, in this order:
 3. the jobs become ``submitted`` (or stay ``tocancel`` if the user killed
    them meanwhile: the kill is not lost, act-spec §F.2).
 
-A POST that got no answer may or may not have created the jobs; those jobs
-are left to :mod:`actframework.engine.reconcile`, which looks for their
-tokens on the CE, rather than submitted a second time.
+A POST that got no answer, or an answer that cannot be read (a proxy's
+error page, JSON cut short), may or may not have created the jobs; those
+jobs, and single jobs whose element of the answer cannot be read, are left
+to :mod:`actframework.engine.reconcile`, which looks for their tokens on
+the CE, rather than submitted a second time.
 
 Waiting is not failing: a job that waits for a slot (site limits, an
 offline site, a CE that cannot be reached, an owner whose proxy expired)
@@ -48,6 +50,7 @@ from actframework.engine.fairshare import share_slots
 from actframework.errors import (
     ActError,
     ARCHTTPError,
+    ARCResponseError,
     CEUnreachableError,
     InputFileError,
     ProxyUnavailableError,
@@ -207,6 +210,19 @@ def expire_waiting_cycle(context: EngineContext, _cluster: str = "") -> int:
     return len(applied)
 
 
+#: Statuses a gateway in front of a CE answers with when it lost the CE's
+#: answer: the CE may have acted on the request.
+GATEWAY_STATUSES = frozenset({502, 504})
+
+
+def may_have_created(error: ActError) -> bool:
+    """True when a bulk POST that failed with ``error`` may still have
+    created jobs on the CE: no answer came, the answer could not be read,
+    or a gateway in front of the CE lost it."""
+    return isinstance(error, (TransportError, ARCResponseError)) or (
+        isinstance(error, ARCHTTPError) and error.status in GATEWAY_STATUSES)
+
+
 def back_to_tosubmit(context: EngineContext, jobs: Sequence[ArcJob], reason: str | None = None,
                      *, refused: bool = False) -> None:
     """``submitting`` jobs that no CE holds are ``tosubmit`` again, for any
@@ -264,17 +280,18 @@ def _submit_group(context: EngineContext, cluster: str, proxyid: int, jobs: list
     try:
         created = rest.create_jobs(document, queue=None if legacy else queue,
                                    delegation_id=None if legacy else delegation_id)
-    except TransportError as exc:
-        # The CE may have created the jobs before the connection broke: let
-        # reconciliation look for their tokens instead of submitting twice.
-        log.warning("%s: bulk submission got no answer (%s); reconciling %d job(s)", cluster, exc, len(ready))
-        context.metrics.error(cluster, exc)
-        context.ce.forget(cluster, proxyid)
-        store.release([item.job.id for item in ready], context.owner)
-        raise CEUnreachableError(str(exc)) from exc
     except ActError as exc:
-        log.warning("%s: the CE refused the bulk submission: %s", cluster, exc)
         context.metrics.error(cluster, exc)
+        if may_have_created(exc):
+            # The CE may have created the jobs before the connection broke or
+            # its answer was garbled: let reconciliation look for their tokens
+            # instead of submitting twice.
+            log.warning("%s: bulk submission got no usable answer (%s); reconciling %d job(s)",
+                        cluster, exc, len(ready))
+            context.ce.forget(cluster, proxyid)
+            store.release([item.job.id for item in ready], context.owner)
+            raise CEUnreachableError(str(exc)) from exc
+        log.warning("%s: the CE refused the bulk submission: %s", cluster, exc)
         back_to_tosubmit(context, [item.job for item in ready], str(exc), refused=True)
         raise CEUnreachableError(f"the CE refused the submission: {exc}") from exc
     if len(created) != len(ready):
@@ -285,6 +302,7 @@ def _submit_group(context: EngineContext, cluster: str, proxyid: int, jobs: list
     accepted: list[tuple[Prepared, str]] = []
     records: list[SubmissionRecord] = []
     rejected: list[tuple[ArcJob, str]] = []
+    unreadable: list[ArcJob] = []
     for item, result in zip(ready, created, strict=True):
         if result.ok and result.value is not None:
             accepted.append((item, result.value.id))
@@ -297,11 +315,18 @@ def _submit_group(context: EngineContext, cluster: str, proxyid: int, jobs: list
                 "Error": None,
                 "refusedsince": None,
             }))
+        elif isinstance(result.error, ARCResponseError):  # it may exist on the CE
+            context.metrics.error(cluster, result.error)
+            unreadable.append(item.job)
         else:
             error = result.error or ARCHTTPError(0, "no result")
             context.metrics.error(cluster, error)
             rejected.append((item.job, str(error)))
     store.record_submissions(records, keep_lease=True)
+    if unreadable:
+        log.warning("%s: the results of %d job(s) cannot be read (%s); reconciling them", cluster,
+                    len(unreadable), next(r.error for r in created if isinstance(r.error, ARCResponseError)))
+        store.release([job.id for job in unreadable], context.owner)
     for job, reason in rejected:
         log.warning("job %s (%s): %s refused it: %s", job.appjobid, job.id, cluster, reason)
         back_to_tosubmit(context, [job], reason, refused=True)
