@@ -233,9 +233,11 @@ def engine(config_path: Path | None) -> None:
 def run(config_path: Path | None) -> None:
     """Run the REST API and the engine together, for a single machine.
 
-    Both run as child processes of this one; if either exits, the other is
-    stopped and `actd run` exits with its status, for a service manager to
-    restart. SIGTERM or Ctrl-C stops both."""
+    Both run as child processes of this one. If either exits on its own, for
+    whatever reason and with whatever status, the other is stopped and
+    `actd run` exits non-zero, so that a service manager (systemd
+    `Restart=on-failure`) restarts the pair. SIGTERM or Ctrl-C stops both
+    and exits 0."""
     import subprocess
     import time
 
@@ -257,8 +259,10 @@ def run(config_path: Path | None) -> None:
         exited = {name: child.poll() for name, child in children.items()}
         finished = {name: code for name, code in exited.items() if code is not None}
         if finished:
-            name, status = next(iter(finished.items()))
-            click.echo(f"actd: {name} exited with status {status}; stopping", err=True)
+            name, code = next(iter(finished.items()))
+            status = child_failure_status(code)
+            how = f"was killed by signal {-code}" if code < 0 else f"exited with status {code}"
+            click.echo(f"actd: {name} {how}; stopping the other and exiting with status {status}", err=True)
             break
         time.sleep(0.2)
     for child in children.values():
@@ -266,10 +270,26 @@ def run(config_path: Path | None) -> None:
             child.terminate()
     for child in children.values():
         try:
-            child.wait(70)
+            child.wait(CHILD_STOP_S)
         except subprocess.TimeoutExpired:
             child.kill()
-    sys.exit(status or 0)
+    sys.exit(status)
+
+
+#: Seconds `actd run` gives a child to stop after SIGTERM before SIGKILL:
+#: more than the engine's own stop bound with the default ``ce_timeout``.
+CHILD_STOP_S = 90
+
+
+def child_failure_status(code: int) -> int:
+    """`actd run`'s exit status when a child ended by itself with ``code``
+    (a ``Popen.returncode``): the child's status if it failed, 128 + the
+    signal if one killed it (the shell's convention), and 1 if it exited 0.
+    Never 0: a child that is gone means the host no longer does its job, and
+    only a non-zero status makes a service manager restart it."""
+    if code < 0:
+        return 128 - code
+    return code or 1
 
 
 def open_store_for(config: ServerConfig) -> Any:
