@@ -1,4 +1,4 @@
-"""The engine under faults: SIGKILLed mid-flight, a CE that goes away, engines side by side.
+"""The engine under faults: SIGKILLed or SIGTERMed mid-flight, a CE that goes away, engines side by side.
 
 Each test checks the two promises of the engine's design on the real A-REX:
 no job is lost (every job ends ``done``) and none runs twice (the CE held
@@ -12,6 +12,7 @@ import os
 import random
 import re
 import signal
+import socket
 import subprocess
 import time
 import uuid
@@ -20,8 +21,11 @@ from pathlib import Path
 
 import pytest
 import requests
+import sqlalchemy as sa
 
 from actframework.arc import ARCRest
+from actframework.db.schema import arcjobs
+from actframework.engine.runner import stop_bound
 
 from fixtures.server import free_port
 from fixtures.stack import Stack, StackFactory
@@ -176,6 +180,48 @@ def test_two_engines_on_one_database_share_the_work_without_doing_any_job_twice(
     assert sum(submitted) == len(ids), f"submissions per engine: {submitted}"
     assert sum(fetched) == len(ids), f"fetches per engine: {fetched}"
     assert all(count > 0 for count in submitted), f"one engine did all submissions: {submitted}"
+    assert_one_ce_job_each(stack, arc_rest, ids, marker)
+    assert_outputs(stack, ids)
+    stack.clean(ids)
+
+
+def leases_of(stack: Stack, owner: str) -> int:
+    with stack.store.engine.connect() as connection:
+        return int(connection.execute(
+            sa.select(sa.func.count()).select_from(arcjobs).where(arcjobs.c.claimedby == owner)).scalar_one())
+
+
+def test_sigterm_mid_cycle_stops_the_engine_within_its_bound_and_leaves_no_lease(
+    make_stack: StackFactory, arc_rest: ARCRest
+) -> None:
+    """SIGTERM while the engine holds leases (submitting a batch, checking,
+    fetching): it exits within ``stop_bound(ce_timeout)`` (checked at three
+    times that, the machine being shared) and no row is left leased to it;
+    a new engine then finishes every job, each submitted once."""
+    ce_timeout = 10
+    stack = make_stack("postgresql", engines=0, engine_settings={"ce_timeout": ce_timeout, "submit_batch": 10})
+    marker = f"sigterm-{uuid.uuid4().hex[:8]}"
+    ids = stack.submit([marked_job(marker)] * 40, inputs)
+    engine = stack.start_engine()
+    owner = f"{socket.gethostname()[:48]}:{engine.pid}"
+    deadline = time.monotonic() + 120
+    while leases_of(stack, owner) == 0 and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert leases_of(stack, owner) > 0, stack.logs()
+
+    started = time.monotonic()
+    engine.send_signal(signal.SIGTERM)
+    status = engine.wait(3 * stop_bound(ce_timeout))
+    took = time.monotonic() - started
+    stack.processes.pop("engine")
+
+    assert status == 0
+    print(f"engine stopped {took:.1f} s after SIGTERM (bound {stop_bound(ce_timeout)} s)")
+    assert leases_of(stack, owner) == 0
+    assert f"engine {owner} stopped" in stack.log("engine")
+
+    stack.start_engine()
+    stack.wait_for(ids, {"done"}, timeout=300)
     assert_one_ce_job_each(stack, arc_rest, ids, marker)
     assert_outputs(stack, ids)
     stack.clean(ids)

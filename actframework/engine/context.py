@@ -91,6 +91,10 @@ class EngineContext:
     metrics: EngineMetrics
     owner: str
     schedule: Schedule = field(default_factory=Schedule)
+    #: Set when the process is stopping: loops over many jobs look at it
+    #: to start nothing new (the :class:`~actframework.engine.runner.Engine`
+    #: puts its own event here).
+    stopping: threading.Event = field(default_factory=threading.Event)
 
     @property
     def settings(self) -> EngineSettings:

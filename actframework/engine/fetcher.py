@@ -53,6 +53,8 @@ def fetch_cycle(context: EngineContext, cluster: str) -> int:
         storage_context = context.storage_context(proxyid, rest)
 
         def one(job: ArcJob) -> bool:
+            if context.stopping.is_set():  # released below, fetched by the next engine
+                return False
             destination = context.config.results_dir / (job.ce_id or "")
             storage_job = context.storage_job(job)
             if job.arcstate == "tofetch":  # a failed job: its diagnose files say why
