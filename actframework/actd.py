@@ -295,7 +295,7 @@ def child_failure_status(code: int) -> int:
 def open_store_for(config: ServerConfig) -> Any:
     from actframework.db import open_store
 
-    return open_store(config.database_url)
+    return open_store(config.database_url, outage_wait=config.database_outage_wait)
 
 
 def _stop_on_signals(stop: Callable[[], None]) -> None:

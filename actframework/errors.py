@@ -19,6 +19,7 @@ are wrapped where the caller needs to react to them, with the original kept as
     ├── StorageError
     │   └── TransferCancelled
     ├── StoreError
+    │   ├── DatabaseUnavailableError
     │   ├── InvalidFilterError
     │   ├── InvalidColumnError
     │   ├── JobNotFoundError
@@ -110,6 +111,13 @@ class TransferCancelled(StorageError):
 class StoreError(ActError):
     """The job store (database) could not carry out an operation: the database
     is unreachable, its schema is out of date, or a request to it is invalid."""
+
+
+class DatabaseUnavailableError(StoreError):
+    """The database could not be reached (or, SQLite, stayed locked) for
+    longer than the store waits for it, or the connection was lost while a
+    change was being committed, so whether it was made is unknown. Worth
+    trying again later: the server answers 503, the engine backs off."""
 
 
 class InvalidFilterError(StoreError):

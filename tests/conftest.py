@@ -15,6 +15,7 @@ pytest_plugins = [
     "fixtures.arc_client",
     "fixtures.scripted_http",
     "fixtures.server",
+    "fixtures.private_db",
     "fixtures.stack",
     "fixtures.webdav",
     "fixtures.dcache_door",

@@ -16,7 +16,9 @@ A worker that found work goes straight on to its next cycle; an idle one
 waits ``poll_interval`` (1 s by default), which is how the engine notices
 new work within a second without any notification channel: each look is
 one indexed claim query. A worker whose CE cannot be reached backs off
-(1 s doubling to 30 s) instead of hammering it. The clusters served are the
+(1 s doubling to 30 s) instead of hammering it; so does one whose database
+operation gave up waiting for the database (which the store reports once
+per outage, not once per worker and cycle). The clusters served are the
 configured ones plus any a job is on (a cluster removed from the
 configuration still gets its jobs followed to the end), re-read every 10 s.
 
@@ -51,7 +53,7 @@ from actframework.engine.metrics import EngineMetrics
 from actframework.engine.reconcile import reconcile_cycle
 from actframework.engine.status import status_cycle
 from actframework.engine.submitter import expire_waiting_cycle, submit_cycle
-from actframework.errors import ActError, CEUnreachableError
+from actframework.errors import ActError, CEUnreachableError, DatabaseUnavailableError
 from actframework.plugins import StorageManager
 from actframework.clusters import normalise_cluster_url
 
@@ -200,6 +202,8 @@ class Engine:
                         name = f"{role} {cluster}"
                         if name not in self.workers:
                             self._spawn(name, lambda r=role, c=cluster, s=steps: self._loop(r, c, s))
+            except DatabaseUnavailableError as exc:
+                log.debug("cannot list clusters: %s", exc)
             except ActError as exc:
                 log.warning("cannot list clusters: %s", exc)
             self.stopping.wait(CLUSTER_REFRESH_S)
@@ -223,6 +227,11 @@ class Engine:
                     worked += cycle(self.context, cluster)
                 except CEUnreachableError as exc:
                     log.warning("%s %s: %s", step, cluster, exc)
+                    unreachable = True
+                except DatabaseUnavailableError as exc:
+                    # The store warned once for the whole outage; every
+                    # worker meeting it would repeat that each cycle.
+                    log.debug("%s %s: %s", step, cluster, exc)
                     unreachable = True
                 except ActError as exc:
                     log.warning("%s %s failed: %s", step, cluster, exc)

@@ -61,7 +61,7 @@ def create_app(config: ServerConfig, store: JobStore | None = None) -> FastAPI:
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         own = store is None
-        app.state.store = store or open_store(config.database_url)
+        app.state.store = store or open_store(config.database_url, outage_wait=config.database_outage_wait)
         try:
             yield
         finally:
