@@ -1,4 +1,5 @@
-"""The engine under faults: SIGKILLed or SIGTERMed mid-flight, a CE that goes away, engines side by side.
+"""The engine under faults: SIGKILLed or SIGTERMed mid-flight, a CE or the database that goes
+away, engines side by side.
 
 Each test checks the two promises of the engine's design on the real A-REX:
 no job is lost (every job ends ``done``) and none runs twice (the CE held
@@ -14,9 +15,11 @@ import re
 import signal
 import socket
 import subprocess
+import threading
 import time
 import uuid
 from collections import Counter
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -27,6 +30,7 @@ from actframework.arc import ARCRest
 from actframework.db.schema import arcjobs
 from actframework.engine.runner import stop_bound
 
+from fixtures.private_db import PrivateServer
 from fixtures.server import free_port
 from fixtures.stack import Stack, StackFactory
 
@@ -225,3 +229,57 @@ def test_sigterm_mid_cycle_stops_the_engine_within_its_bound_and_leaves_no_lease
     assert_one_ce_job_each(stack, arc_rest, ids, marker)
     assert_outputs(stack, ids)
     stack.clean(ids)
+
+
+@pytest.mark.parametrize("backend", ["postgresql", "mariadb"])
+def test_database_restarted_mid_run_server_and_engine_lose_nothing(
+    make_stack: StackFactory, private_database: Callable[[str], PrivateServer], arc_rest: ARCRest,
+    backend: str
+) -> None:
+    """The database (a private server) goes down for 5 s while jobs are being
+    submitted and followed, and comes back. The engine and the server wait
+    for it (``database.outage_wait``, 60 s), a request made meanwhile is
+    answered once it is back, every job ends ``done`` with its output, each
+    ran once on the CE, and each process logged the outage once."""
+    database = private_database(backend)
+    stack = make_stack(backend, database_url=database.url, engine_settings={"ce_timeout": 10, "submit_batch": 10})
+    marker = f"dbrestart-{backend}-{uuid.uuid4().hex[:8]}"
+    ids = stack.submit([marked_job(marker)] * 30, inputs)
+    stack.wait_for(ids[:1], {"submitting", "submitted", "running", "finishing", "finished", "done"}, timeout=120)
+
+    database.stop()
+    during: list[requests.Response] = []
+    asking = threading.Thread(target=lambda: during.append(
+        stack.session.get(f"{stack.url}/jobs", params={"id": str(ids[0])}, timeout=120)))
+    asking.start()
+    time.sleep(5)
+    database.start()
+    asking.join(120)
+    assert during and during[0].status_code == 200, during[0].text if during else "no answer"
+
+    more = stack.submit([marked_job(marker)] * 10, inputs)
+    ids += more
+    stack.wait_for(ids, {"done"}, timeout=300)
+    assert_one_ce_job_each(stack, arc_rest, ids, marker)
+    assert_outputs(stack, ids)
+    for name in ("engine", "serve"):
+        assert stack.log(name).count("cannot be reached") == 1, stack.log(name)[-3000:]
+        assert "Traceback" not in stack.log(name), stack.log(name)[-3000:]
+    stack.clean(ids)
+
+
+def test_server_answers_503_while_the_database_stays_down(
+    make_stack: StackFactory, private_database: Callable[[str], PrivateServer]
+) -> None:
+    """Past ``database.outage_wait`` the server answers 503 with a message
+    (no traceback, no 500); once the database is back it answers again."""
+    database = private_database("postgresql")
+    stack = make_stack("postgresql", engines=0, database_url=database.url, outage_wait=2)
+    assert stack.session.get(f"{stack.url}/jobs").status_code == 200
+    database.stop()
+    answer = stack.session.get(f"{stack.url}/jobs", timeout=60)
+    assert answer.status_code == 503
+    assert answer.json() == {"msg": "The job database is unavailable; try again later"}
+    database.start()
+    assert stack.session.get(f"{stack.url}/jobs").status_code == 200
+    assert "Traceback" not in stack.log("serve")
