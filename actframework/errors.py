@@ -41,6 +41,7 @@ are wrapped where the caller needs to react to them, with the original kept as
 
 from __future__ import annotations
 
+import errno
 from collections.abc import Iterable
 
 
@@ -250,3 +251,10 @@ class MissingResultFile(ARCError):
         self.ce_id = ce_id
         self.path = path
         super().__init__(f"job {ce_id}: {path} does not exist")
+
+
+def is_disk_full(error: BaseException) -> bool:
+    """Whether ``error`` is an :class:`OSError` saying the file system, or
+    the user's quota, is full (``ENOSPC``, ``EDQUOT``): a fault of this host
+    that goes away once room is made, not of the job or the request."""
+    return isinstance(error, OSError) and error.errno in (errno.ENOSPC, errno.EDQUOT)

@@ -44,7 +44,7 @@ from actframework.db import JobStore
 from actframework.engine.actions import cancel_cycle, rerun_cycle, resubmit_cycle
 from actframework.engine.ce import CEClients
 from actframework.engine.cleaner import clean_cycle
-from actframework.engine.context import EngineContext, owner_is_dead, process_owner
+from actframework.engine.context import EngineContext
 from actframework.engine.credentials import forget_credentials_cycle, renew_delegations_cycle
 from actframework.engine.fetcher import fetch_cycle
 from actframework.engine.handover import handover_cycle
@@ -55,6 +55,7 @@ from actframework.engine.status import status_cycle
 from actframework.engine.submitter import expire_waiting_cycle, submit_cycle
 from actframework.errors import ActError, CEUnreachableError, DatabaseUnavailableError
 from actframework.plugins import StorageManager
+from actframework.processes import owner_is_dead, process_owner
 from actframework.clusters import normalise_cluster_url
 
 log = logging.getLogger(__name__)
