@@ -1,5 +1,6 @@
 """Job files under faults: the server killed during an upload, and a data
-directory whose file system is full (a real tmpfs mounted for the test)."""
+directory whose file system is full (a real tmpfs mounted for the test),
+for uploaded inputs and for fetched outputs."""
 
 from __future__ import annotations
 
@@ -8,6 +9,8 @@ import os
 import signal
 import subprocess
 import threading
+import time
+import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -154,3 +157,42 @@ def test_upload_to_a_full_disk_answers_507_and_leaves_nothing(
     assert stack.session.put(f"{stack.url}/jobs/{first}/data/sub/in.dat", data=data).status_code == 204
     assert (stack.config.inputs_dir / str(first) / "sub" / "in.dat").read_bytes() == data
     assert "Traceback" not in stack.log("serve")
+
+
+# --------------------------------------------------------------------------- fetched outputs
+
+
+def output_job(marker: str) -> str:
+    """A job whose output (1 MiB) cannot fit into a full results directory."""
+    return (f'&(executable="/bin/sh")(arguments="-c" "head -c 1048576 /dev/zero > out.dat; echo ok > out.txt")'
+            f'(outputfiles=("out.dat" "")("out.txt" ""))(stdout="stdout.txt")(jobname="{marker}")')
+
+
+def test_results_disk_full_keeps_the_job_finished_warns_once_and_fetches_when_there_is_room(
+    make_stack: StackFactory, small_disk: list[SmallDisk]
+) -> None:
+    stack = make_stack("sqlite", engine_settings={"ce_timeout": 10})
+    disk = SmallDisk(stack.config.results_dir, 8)
+    small_disk.append(disk)
+    disk.fill(leave=128 * 1024)
+    marker = f"diskfull-{uuid.uuid4().hex[:8]}"
+    [job_id] = stack.submit([output_job(marker)])
+    stack.wait_for([job_id], {"finished", "done", "donefailed", "failed"}, timeout=240)
+    ce_id = stack.jobs([job_id])[job_id]["a_IDFromEndpoint"]
+
+    # Several fetch cycles meet the full disk (poll_interval is 0.2 s).
+    deadline = time.monotonic() + 60
+    while stack.log("engine").count("fetching outputs failed") < 1 and time.monotonic() < deadline:
+        time.sleep(0.2)
+    time.sleep(3)
+    assert stack.states([job_id]) == {job_id: "finished"}
+    warnings = [line for line in stack.log("engine").splitlines() if ce_id in line and "WARNING" in line]
+    assert len(warnings) == 1, warnings
+    assert "no space left" in warnings[0].lower()
+    assert files_under(stack.config.results_dir) == [".filler"]  # no partial result directory
+    disk.free()
+    stack.wait_for([job_id], {"done"}, timeout=120)
+    results = stack.config.results_dir / ce_id
+    assert (results / "out.txt").read_text() == "ok\n"
+    assert (results / "out.dat").stat().st_size == MIB
+    stack.clean([job_id])
