@@ -15,11 +15,13 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+import requests
 
 from actframework.client.api import ACTClient
 
 from fixtures.required import unavailable
-from fixtures.stack import Stack, StackFactory
+from fixtures.server import free_port
+from fixtures.stack import StackFactory
 
 pytestmark = [pytest.mark.integration, pytest.mark.arex]
 
@@ -168,10 +170,17 @@ def output_job(marker: str) -> str:
             f'(outputfiles=("out.dat" "")("out.txt" ""))(stdout="stdout.txt")(jobname="{marker}")')
 
 
+def disk_full_errors(url: str) -> float:
+    """The engine's count of fetches that met a full disk, from its metrics."""
+    return sum(float(line.rsplit(" ", 1)[1]) for line in requests.get(url, timeout=10).text.splitlines()
+               if line.startswith("actd_engine_ce_errors_total{") and 'kind="disk_full"' in line)
+
+
 def test_results_disk_full_keeps_the_job_finished_warns_once_and_fetches_when_there_is_room(
     make_stack: StackFactory, small_disk: list[SmallDisk]
 ) -> None:
-    stack = make_stack("sqlite", engine_settings={"ce_timeout": 10})
+    metrics = f"127.0.0.1:{free_port()}"
+    stack = make_stack("sqlite", engine_settings={"ce_timeout": 10, "metrics_listen": metrics})
     disk = SmallDisk(stack.config.results_dir, 8)
     small_disk.append(disk)
     disk.fill(leave=128 * 1024)
@@ -180,11 +189,11 @@ def test_results_disk_full_keeps_the_job_finished_warns_once_and_fetches_when_th
     stack.wait_for([job_id], {"finished", "done", "donefailed", "failed"}, timeout=240)
     ce_id = stack.jobs([job_id])[job_id]["a_IDFromEndpoint"]
 
-    # Several fetch cycles meet the full disk (poll_interval is 0.2 s).
-    deadline = time.monotonic() + 60
-    while stack.log("engine").count("fetching outputs failed") < 1 and time.monotonic() < deadline:
+    # Wait until five fetch cycles met the full disk (poll_interval is 0.2 s).
+    deadline = time.monotonic() + 120
+    while disk_full_errors(f"http://{metrics}/metrics") < 5:
+        assert time.monotonic() < deadline, stack.logs()
         time.sleep(0.2)
-    time.sleep(3)
     assert stack.states([job_id]) == {job_id: "finished"}
     warnings = [line for line in stack.log("engine").splitlines() if ce_id in line and "WARNING" in line]
     assert len(warnings) == 1, warnings
