@@ -2,7 +2,10 @@
 MariaDB: private servers, see ``fixtures.private_db``) or held locked by
 another process (SQLite). Operations wait and then succeed; a database that
 stays away makes them fail with :class:`DatabaseUnavailableError` after
-``outage_wait``, and the outage is logged once, not once per operation."""
+``outage_wait``, and the outage is logged once, not once per operation.
+A connection killed under a unit of work (on the shared servers: only the
+test's own session is ended) has the unit run again, unless it died during
+COMMIT of a write, whose outcome is then unknown."""
 
 from __future__ import annotations
 
@@ -15,7 +18,8 @@ from collections.abc import Callable
 from pathlib import Path
 
 import pytest
-from sqlalchemy import event
+from sqlalchemy import event, text
+from sqlalchemy.engine import Connection
 
 from actframework.db import JobFilter, JobStore, make_engine, upgrade
 from actframework.errors import DatabaseUnavailableError
@@ -135,3 +139,51 @@ def test_database_down_longer_than_outage_wait_is_database_unavailable(
             store.select_jobs(1, JobFilter(), ["id"], [])
         server.start()
         assert store.select_jobs(1, JobFilter(), ["id"], []) == []
+
+
+def kill_own_connection(store: JobStore, connection: Connection) -> None:
+    """End ``connection``'s server session from another connection, as a
+    database restart would, and wait until the server has let it go."""
+    postgresql = store.engine.dialect.name == "postgresql"
+    own = connection.exec_driver_sql("SELECT pg_backend_pid()" if postgresql else "SELECT CONNECTION_ID()").scalar()
+    with store.engine.connect() as killer:
+        if postgresql:
+            killer.execute(text("SELECT pg_terminate_backend(:id)"), {"id": own})
+            gone = "SELECT count(*) FROM pg_stat_activity WHERE pid = :id"
+        else:
+            killer.execute(text(f"KILL {int(own)}"))
+            gone = "SELECT count(*) FROM information_schema.PROCESSLIST WHERE ID = :id"
+        deadline = time.monotonic() + 30
+        while killer.execute(text(gone), {"id": own}).scalar():
+            assert time.monotonic() < deadline
+            time.sleep(0.05)
+
+
+@pytest.mark.parametrize("db_url", ["postgresql", "mariadb"], indirect=True)
+def test_a_unit_of_work_whose_connection_dies_before_commit_is_run_again(store: JobStore) -> None:
+    calls: list[int] = []
+
+    def work(connection: Connection) -> int:
+        calls.append(1)
+        if len(calls) == 1:
+            kill_own_connection(store, connection)
+        return int(connection.exec_driver_sql("SELECT 42").scalar())
+
+    assert store._write(work) == 42
+    assert len(calls) == 2
+
+
+@pytest.mark.parametrize("db_url", ["postgresql", "mariadb"], indirect=True)
+def test_a_write_whose_connection_dies_during_commit_is_not_run_again(store: JobStore) -> None:
+    """Its outcome is unknown; re-running could do it twice (see _core)."""
+    calls: list[int] = []
+
+    def work(connection: Connection) -> None:
+        calls.append(1)
+        connection.exec_driver_sql("SELECT 1")
+        kill_own_connection(store, connection)  # COMMIT comes next
+
+    with pytest.raises(DatabaseUnavailableError, match="lost while committing"):
+        store._write(work)
+    assert len(calls) == 1
+    assert store.select_jobs(1, JobFilter(), ["id"], []) == []  # and the store goes on
