@@ -268,17 +268,27 @@ def run(config_path: Path | None) -> None:
     for child in children.values():
         if child.poll() is None:
             child.terminate()
+    deadline = time.monotonic() + child_stop_seconds(config)
     for child in children.values():
         try:
-            child.wait(CHILD_STOP_S)
+            child.wait(max(0.0, deadline - time.monotonic()))
         except subprocess.TimeoutExpired:
             child.kill()
     sys.exit(status)
 
 
-#: Seconds `actd run` gives a child to stop after SIGTERM before SIGKILL:
-#: more than the engine's own stop bound with the default ``ce_timeout``.
-CHILD_STOP_S = 90
+#: Seconds beyond the engine's own stop bound that `actd run` gives its
+#: children after SIGTERM before SIGKILL (releasing leases, the server's
+#: shutdown).
+CHILD_STOP_MARGIN_S = 25.0
+
+
+def child_stop_seconds(config: ServerConfig) -> float:
+    """How long `actd run` waits for its children to stop: the engine's
+    stop bound (``ce_timeout`` + 5 s) plus :data:`CHILD_STOP_MARGIN_S`."""
+    from actframework.engine.runner import stop_bound
+
+    return stop_bound(config.engine.ce_timeout) + CHILD_STOP_MARGIN_S
 
 
 def child_failure_status(code: int) -> int:
