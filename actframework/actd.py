@@ -214,7 +214,8 @@ def engine(config_path: Path | None) -> None:
 
     Several engines (on one host or many) may share one PostgreSQL or
     MariaDB database; they split the work between them. SIGTERM or Ctrl-C
-    stops the engine after its current cycles."""
+    stops the engine after the steps in progress, within ce_timeout + 5 s,
+    releasing the jobs it had claimed."""
     from actframework import logs
     from actframework.engine.runner import Engine
     from actframework.plugins import load_backend
