@@ -233,14 +233,15 @@ def test_sigterm_mid_cycle_stops_the_engine_within_its_bound_and_leaves_no_lease
 
 @pytest.mark.parametrize("backend", ["postgresql", "mariadb"])
 def test_database_restarted_mid_run_server_and_engine_lose_nothing(
-    make_stack: StackFactory, private_database: Callable[[str], PrivateServer], arc_rest: ARCRest,
+    private_database: Callable[[str], PrivateServer], make_stack: StackFactory, arc_rest: ARCRest,
     backend: str
 ) -> None:
     """The database (a private server) goes down for 5 s while jobs are being
     submitted and followed, and comes back. The engine and the server wait
     for it (``database.outage_wait``, 60 s), a request made meanwhile is
     answered once it is back, every job ends ``done`` with its output, each
-    ran once on the CE, and each process logged the outage once."""
+    ran once on the CE, and each process logged the outage once. (The
+    database server is asked for first so that it stops after the stack.)"""
     database = private_database(backend)
     stack = make_stack(backend, database_url=database.url, engine_settings={"ce_timeout": 10, "submit_batch": 10})
     marker = f"dbrestart-{backend}-{uuid.uuid4().hex[:8]}"
@@ -269,7 +270,7 @@ def test_database_restarted_mid_run_server_and_engine_lose_nothing(
 
 
 def test_server_answers_503_while_the_database_stays_down(
-    make_stack: StackFactory, private_database: Callable[[str], PrivateServer]
+    private_database: Callable[[str], PrivateServer], make_stack: StackFactory
 ) -> None:
     """Past ``database.outage_wait`` the server answers 503 with a message
     (no traceback, no 500); once the database is back it answers again."""

@@ -16,7 +16,8 @@ behaviour:
   (:data:`OUTAGE_WAIT_S` by default, ``database.outage_wait`` in the
   configuration), the pool's other connections, probably dead too, being
   dropped. One warning is logged when an outage begins, one line when it
-  ends, whatever the number of threads waiting. Past the wait the operation
+  ends, whatever the number of threads waiting (a server answering on and
+  off while it shuts down or starts up counts as one outage). Past the wait the operation
   fails with :class:`DatabaseUnavailableError`;
 * the one exception: a write whose connection is lost *during* COMMIT may or
   may not have been committed, and it is not re-run but fails at once with
@@ -81,6 +82,10 @@ MANAGED_ARC_COLUMNS: Final = frozenset(
 OUTAGE_WAIT_S: Final = 60.0
 #: First and largest pause between attempts while the database is away.
 OUTAGE_PAUSE_S: Final = (0.1, 2.0)
+#: An outage shorter than this ends silently, and one that begins this soon
+#: after the last one ended continues it silently (a server shutting down
+#: or starting up answers on and off): one warning per restart.
+OUTAGE_MERGE_S: Final = 5.0
 
 _PG_RETRY_SQLSTATES: Final = frozenset({"40P01", "40001"})  # deadlock, serialization failure
 _MYSQL_RETRY_ERRNOS: Final = frozenset({1213})  # ER_LOCK_DEADLOCK
@@ -122,6 +127,8 @@ class StoreCore:
         #: When (monotonic) the current outage was first seen; None while the
         #: database answers. Guarded by ``_outage_lock``.
         self._outage_since: float | None = None
+        #: When (monotonic) the last outage ended. Guarded by ``_outage_lock``.
+        self._outage_ended: float | None = None
         self._outage_lock = threading.Lock()
         #: SQLite has no row locks; its BEGIN IMMEDIATE makes every write
         #: transaction exclusive instead.
@@ -193,25 +200,34 @@ class StoreCore:
                 pause = min(pause * 2, OUTAGE_PAUSE_S[1])
 
     def _outage_begins(self, exc: DBAPIError) -> None:
-        """Note (and log, once per outage) that the database is away, and
-        drop the pool's idle connections: they went with the server."""
+        """Note that the database is away, and drop the pool's idle
+        connections: they went with the server. Logged once per outage; a
+        server that is shutting down may still accept a connection or two
+        between refusals, so an outage beginning within
+        :data:`OUTAGE_MERGE_S` of the last one's end continues it quietly."""
+        now = time.monotonic()
         with self._outage_lock:
             if self._outage_since is not None:
                 return
-            self._outage_since = time.monotonic()
-        log.warning("database %s cannot be reached (%s); operations wait up to %.0f s for it",
-                    safe_url(self._engine.url), _first_line(exc.orig), self._outage_wait)
+            self._outage_since = now
+            quiet = self._outage_ended is not None and now - self._outage_ended < OUTAGE_MERGE_S
+        if not quiet:
+            log.warning("database %s cannot be reached (%s); operations wait up to %.0f s for it",
+                        safe_url(self._engine.url), _first_line(exc.orig), self._outage_wait)
         self._engine.dispose(close=False)
 
     def _outage_over(self) -> None:
-        """Log the end of an outage (once, by the first operation through)."""
+        """Note the end of an outage (by the first operation through), and
+        log it unless the database was away only for a moment."""
         if self._outage_since is None:  # the common case, without the lock
             return
+        now = time.monotonic()
         with self._outage_lock:
             since, self._outage_since = self._outage_since, None
-        if since is not None:
-            log.warning("database %s answers again after %.0f s",
-                        safe_url(self._engine.url), time.monotonic() - since)
+            if since is not None:
+                self._outage_ended = now
+        if since is not None and now - since >= OUTAGE_MERGE_S:
+            log.warning("database %s answers again after %.0f s", safe_url(self._engine.url), now - since)
 
     # ------------------------------------------------------------------ SQL helpers
 
