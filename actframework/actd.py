@@ -214,7 +214,8 @@ def engine(config_path: Path | None) -> None:
 
     Several engines (on one host or many) may share one PostgreSQL or
     MariaDB database; they split the work between them. SIGTERM or Ctrl-C
-    stops the engine after its current cycles."""
+    stops the engine after the steps in progress, within ce_timeout + 5 s,
+    releasing the jobs it had claimed."""
     from actframework import logs
     from actframework.engine.runner import Engine
     from actframework.plugins import load_backend
@@ -233,9 +234,11 @@ def engine(config_path: Path | None) -> None:
 def run(config_path: Path | None) -> None:
     """Run the REST API and the engine together, for a single machine.
 
-    Both run as child processes of this one; if either exits, the other is
-    stopped and `actd run` exits with its status, for a service manager to
-    restart. SIGTERM or Ctrl-C stops both."""
+    Both run as child processes of this one. If either exits on its own, for
+    whatever reason and with whatever status, the other is stopped and
+    `actd run` exits non-zero, so that a service manager (systemd
+    `Restart=on-failure`) restarts the pair. SIGTERM or Ctrl-C stops both
+    and exits 0."""
     import subprocess
     import time
 
@@ -257,25 +260,53 @@ def run(config_path: Path | None) -> None:
         exited = {name: child.poll() for name, child in children.items()}
         finished = {name: code for name, code in exited.items() if code is not None}
         if finished:
-            name, status = next(iter(finished.items()))
-            click.echo(f"actd: {name} exited with status {status}; stopping", err=True)
+            name, code = next(iter(finished.items()))
+            status = child_failure_status(code)
+            how = f"was killed by signal {-code}" if code < 0 else f"exited with status {code}"
+            click.echo(f"actd: {name} {how}; stopping the other and exiting with status {status}", err=True)
             break
         time.sleep(0.2)
     for child in children.values():
         if child.poll() is None:
             child.terminate()
+    deadline = time.monotonic() + child_stop_seconds(config)
     for child in children.values():
         try:
-            child.wait(70)
+            child.wait(max(0.0, deadline - time.monotonic()))
         except subprocess.TimeoutExpired:
             child.kill()
-    sys.exit(status or 0)
+    sys.exit(status)
+
+
+#: Seconds beyond the engine's own stop bound that `actd run` gives its
+#: children after SIGTERM before SIGKILL (releasing leases, the server's
+#: shutdown).
+CHILD_STOP_MARGIN_S = 25.0
+
+
+def child_stop_seconds(config: ServerConfig) -> float:
+    """How long `actd run` waits for its children to stop: the engine's
+    stop bound (``ce_timeout`` + 5 s) plus :data:`CHILD_STOP_MARGIN_S`."""
+    from actframework.engine.runner import stop_bound
+
+    return stop_bound(config.engine.ce_timeout) + CHILD_STOP_MARGIN_S
+
+
+def child_failure_status(code: int) -> int:
+    """`actd run`'s exit status when a child ended by itself with ``code``
+    (a ``Popen.returncode``): the child's status if it failed, 128 + the
+    signal if one killed it (the shell's convention), and 1 if it exited 0.
+    Never 0: a child that is gone means the host no longer does its job, and
+    only a non-zero status makes a service manager restart it."""
+    if code < 0:
+        return 128 - code
+    return code or 1
 
 
 def open_store_for(config: ServerConfig) -> Any:
     from actframework.db import open_store
 
-    return open_store(config.database_url)
+    return open_store(config.database_url, outage_wait=config.database_outage_wait)
 
 
 def _stop_on_signals(stop: Callable[[], None]) -> None:

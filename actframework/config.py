@@ -120,6 +120,7 @@ class ServerConfig:
     path: Path
     database_url: str
     data_dir: Path
+    database_outage_wait: float = 60.0
     listen: str = "127.0.0.1:8080"
     workers: int = 1
     tls_cert: Path | None = None
@@ -169,6 +170,9 @@ class ServerConfig:
         config = cls(
             path=path,
             database_url=database.string("url", required=True),
+            database_outage_wait=database.number(
+                "outage_wait", default=cls.database_outage_wait, minimum=0.0
+            ),
             data_dir=data_dir,
             listen=server.string("listen", default=cls.listen),
             workers=server.integer("workers", default=cls.workers, minimum=1),
@@ -326,6 +330,11 @@ database:
   #   mysql+pymysql://user:password@host/dbname       (MariaDB/MySQL, several hosts)
   # After upgrading actframework run `actd db upgrade`.
   url: {database_url}
+  # Seconds each database operation of the server and the engine waits for
+  # a database that cannot be reached (a restart), or for an SQLite file
+  # that stays locked, before it fails (the server then answers 503, the
+  # engine retries later).
+  outage_wait: 60
 
 # The REST API (actd serve).
 server:

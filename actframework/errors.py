@@ -19,6 +19,7 @@ are wrapped where the caller needs to react to them, with the original kept as
     ├── StorageError
     │   └── TransferCancelled
     ├── StoreError
+    │   ├── DatabaseUnavailableError
     │   ├── InvalidFilterError
     │   ├── InvalidColumnError
     │   ├── JobNotFoundError
@@ -41,6 +42,7 @@ are wrapped where the caller needs to react to them, with the original kept as
 
 from __future__ import annotations
 
+import errno
 from collections.abc import Iterable
 
 
@@ -111,6 +113,13 @@ class TransferCancelled(StorageError):
 class StoreError(ActError):
     """The job store (database) could not carry out an operation: the database
     is unreachable, its schema is out of date, or a request to it is invalid."""
+
+
+class DatabaseUnavailableError(StoreError):
+    """The database could not be reached (or, SQLite, stayed locked) for
+    longer than the store waits for it, or the connection was lost while a
+    change was being committed, so whether it was made is unknown. Worth
+    trying again later: the server answers 503, the engine backs off."""
 
 
 class InvalidFilterError(StoreError):
@@ -257,3 +266,10 @@ class MissingResultFile(ARCError):
         self.ce_id = ce_id
         self.path = path
         super().__init__(f"job {ce_id}: {path} does not exist")
+
+
+def is_disk_full(error: BaseException) -> bool:
+    """Whether ``error`` is an :class:`OSError` saying the file system, or
+    the user's quota, is full (``ENOSPC``, ``EDQUOT``): a fault of this host
+    that goes away once room is made, not of the job or the request."""
+    return isinstance(error, OSError) and error.errno in (errno.ENOSPC, errno.EDQUOT)

@@ -16,6 +16,7 @@ pytest_plugins = [
     "fixtures.scripted_http",
     "fixtures.breaking_relay",
     "fixtures.server",
+    "fixtures.private_db",
     "fixtures.stack",
     "fixtures.webdav",
     "fixtures.dcache_door",

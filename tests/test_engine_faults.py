@@ -1,4 +1,5 @@
-"""The engine under faults: SIGKILLed mid-flight, a CE that goes away, engines side by side.
+"""The engine under faults: SIGKILLed or SIGTERMed mid-flight, a CE or the database that goes
+away, engines side by side.
 
 Each test checks the two promises of the engine's design on the real A-REX:
 no job is lost (every job ends ``done``) and none runs twice (the CE held
@@ -12,17 +13,24 @@ import os
 import random
 import re
 import signal
+import socket
 import subprocess
+import threading
 import time
 import uuid
 from collections import Counter
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
 import requests
+import sqlalchemy as sa
 
 from actframework.arc import ARCRest
+from actframework.db.schema import arcjobs
+from actframework.engine.runner import stop_bound
 
+from fixtures.private_db import PrivateServer
 from fixtures.server import free_port
 from fixtures.stack import Stack, StackFactory
 
@@ -183,3 +191,100 @@ def test_two_engines_on_one_database_share_the_work_without_doing_any_job_twice(
     assert_one_ce_job_each(stack, arc_rest, ids, marker)
     assert_outputs(stack, ids)
     stack.clean(ids)
+
+
+def leases_of(stack: Stack, owner: str) -> int:
+    with stack.store.engine.connect() as connection:
+        return int(connection.execute(
+            sa.select(sa.func.count()).select_from(arcjobs).where(arcjobs.c.claimedby == owner)).scalar_one())
+
+
+def test_sigterm_mid_cycle_stops_the_engine_within_its_bound_and_leaves_no_lease(
+    make_stack: StackFactory, arc_rest: ARCRest
+) -> None:
+    """SIGTERM while the engine holds leases (submitting a batch, checking,
+    fetching): it exits within ``stop_bound(ce_timeout)`` (checked at three
+    times that, the machine being shared) and no row is left leased to it;
+    a new engine then finishes every job, each submitted once."""
+    ce_timeout = 10
+    stack = make_stack("postgresql", engines=0, engine_settings={"ce_timeout": ce_timeout, "submit_batch": 10})
+    marker = f"sigterm-{uuid.uuid4().hex[:8]}"
+    ids = stack.submit([marked_job(marker)] * 40, inputs)
+    engine = stack.start_engine()
+    owner = f"{socket.gethostname()[:48]}:{engine.pid}"
+    deadline = time.monotonic() + 120
+    while leases_of(stack, owner) == 0 and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert leases_of(stack, owner) > 0, stack.logs()
+
+    started = time.monotonic()
+    engine.send_signal(signal.SIGTERM)
+    status = engine.wait(3 * stop_bound(ce_timeout))
+    took = time.monotonic() - started
+    stack.processes.pop("engine")
+
+    assert status == 0
+    print(f"engine stopped {took:.1f} s after SIGTERM (bound {stop_bound(ce_timeout)} s)")
+    assert leases_of(stack, owner) == 0
+    assert f"engine {owner} stopped" in stack.log("engine")
+
+    stack.start_engine()
+    stack.wait_for(ids, {"done"}, timeout=300)
+    assert_one_ce_job_each(stack, arc_rest, ids, marker)
+    assert_outputs(stack, ids)
+    stack.clean(ids)
+
+
+@pytest.mark.parametrize("backend", ["postgresql", "mariadb"])
+def test_database_restarted_mid_run_server_and_engine_lose_nothing(
+    private_database: Callable[[str], PrivateServer], make_stack: StackFactory, arc_rest: ARCRest,
+    backend: str
+) -> None:
+    """The database (a private server) goes down for 5 s while jobs are being
+    submitted and followed, and comes back. The engine and the server wait
+    for it (``database.outage_wait``, 60 s), a request made meanwhile is
+    answered once it is back, every job ends ``done`` with its output, each
+    ran once on the CE, and each process logged the outage once. (The
+    database server is asked for first so that it stops after the stack.)"""
+    database = private_database(backend)
+    stack = make_stack(backend, database_url=database.url, engine_settings={"ce_timeout": 10, "submit_batch": 10})
+    marker = f"dbrestart-{backend}-{uuid.uuid4().hex[:8]}"
+    ids = stack.submit([marked_job(marker)] * 30, inputs)
+    stack.wait_for(ids[:1], {"submitting", "submitted", "running", "finishing", "finished", "done"}, timeout=120)
+
+    database.stop()
+    during: list[requests.Response] = []
+    asking = threading.Thread(target=lambda: during.append(
+        stack.session.get(f"{stack.url}/jobs", params={"id": str(ids[0])}, timeout=120)))
+    asking.start()
+    time.sleep(5)
+    database.start()
+    asking.join(120)
+    assert during and during[0].status_code == 200, during[0].text if during else "no answer"
+
+    more = stack.submit([marked_job(marker)] * 10, inputs)
+    ids += more
+    stack.wait_for(ids, {"done"}, timeout=300)
+    assert_one_ce_job_each(stack, arc_rest, ids, marker)
+    assert_outputs(stack, ids)
+    for name in ("engine", "serve"):
+        assert stack.log(name).count("cannot be reached") == 1, stack.log(name)[-3000:]
+        assert "Traceback" not in stack.log(name), stack.log(name)[-3000:]
+    stack.clean(ids)
+
+
+def test_server_answers_503_while_the_database_stays_down(
+    private_database: Callable[[str], PrivateServer], make_stack: StackFactory
+) -> None:
+    """Past ``database.outage_wait`` the server answers 503 with a message
+    (no traceback, no 500); once the database is back it answers again."""
+    database = private_database("postgresql")
+    stack = make_stack("postgresql", engines=0, database_url=database.url, outage_wait=2)
+    assert stack.session.get(f"{stack.url}/jobs").status_code == 200
+    database.stop()
+    answer = stack.session.get(f"{stack.url}/jobs", timeout=60)
+    assert answer.status_code == 503
+    assert answer.json() == {"msg": "The job database is unavailable; try again later"}
+    database.start()
+    assert stack.session.get(f"{stack.url}/jobs").status_code == 200
+    assert "Traceback" not in stack.log("serve")

@@ -21,6 +21,9 @@ from pathlib import Path
 
 import pytest
 import requests
+
+from actframework.processes import process_owner
+from actframework.server.files import remove_stale_uploads
 from fixtures.server import LiveServer
 
 
@@ -483,3 +486,21 @@ def test_legacy_results_statuses(api: LiveServer, arc_ce) -> None:
     assert response.status_code == 200
     with zipfile.ZipFile(io.BytesIO(response.content)) as archive:
         assert archive.read("f") == b"f"
+
+
+def test_a_starting_server_removes_only_upload_temporaries_of_dead_processes_of_its_host(tmp_path: Path) -> None:
+    host = process_owner().rpartition(":")[0]
+    dead = subprocess.Popen([sys.executable, "-c", "pass"])
+    dead.wait()
+    job = tmp_path / "7" / "sub"
+    job.mkdir(parents=True)
+    names = {
+        "dead": f".upload-{host}:{dead.pid}-abc123.part",
+        "alive": f".upload-{process_owner()}-def456.part",
+        "elsewhere": f".upload-other.example.org:{dead.pid}-ghi789.part",
+        "input": "in.part",
+    }
+    for name in names.values():
+        (job / name).write_bytes(b"x")
+    assert remove_stale_uploads(tmp_path) == 1
+    assert sorted(p.name for p in job.iterdir()) == sorted(n for k, n in names.items() if k != "dead")

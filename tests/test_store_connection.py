@@ -12,7 +12,7 @@ from sqlalchemy.engine import Connection, Engine
 
 from actframework.db import JobFilter, JobStore, make_engine, open_store, upgrade
 from actframework.db.connection import SUPPORTED_URLS
-from actframework.errors import SchemaError, StoreError
+from actframework.errors import DatabaseUnavailableError, SchemaError, StoreError
 
 
 @pytest.mark.parametrize("url", [
@@ -118,9 +118,10 @@ def test_mariadb_connection_settings(db_engine: Engine) -> None:
 def test_unreachable_database_is_a_store_error_without_password(url: str) -> None:
     engine = make_engine(url)
     try:
-        with pytest.raises(StoreError) as raised:
-            JobStore(engine).select_jobs(1, JobFilter(), ["id"], [])
-        assert str(raised.value).startswith("cannot connect to database")
+        with pytest.raises(DatabaseUnavailableError) as raised:
+            JobStore(engine, outage_wait=0.5).select_jobs(1, JobFilter(), ["id"], [])
+        assert str(raised.value).startswith("database ")
+        assert "could not be reached for" in str(raised.value)
         assert "s3cret" not in str(raised.value) and "***" in str(raised.value)
         with pytest.raises(StoreError):
             open_store(url)

@@ -17,6 +17,7 @@ the list of a failed job, whose diagnose files explain what went wrong.
 
 from __future__ import annotations
 
+import errno
 import os
 import re
 import secrets
@@ -101,11 +102,16 @@ def fetch_outputs(ce: Any, ce_id: str, destination: Path, downloads: str | None,
     whole, mode 0700) and return the files' relative paths: what a storage
     backend whose results live on the aCT host does on the engine side.
     The files arrive in a hidden sibling directory that is renamed into
-    place only when every file is there, so a reader never sees half."""
+    place only when every file is there, so a reader never sees half, and
+    which is removed whatever happens. A full file system (or quota) raises
+    :class:`OSError` (``ENOSPC``) rather than :class:`StorageError`, so
+    that the engine keeps the job to fetch when there is room again."""
     destination.parent.mkdir(parents=True, exist_ok=True)
     partial = destination.parent / f".{destination.name}.partial-{secrets.token_hex(4)}"
     try:
         outcome = fetch_jobs(ce, [fetch_for(ce_id, partial, downloads)], workers)[0]
+        if outcome.disk_full:  # the host's fault, not the job's: the caller waits for room
+            raise OSError(errno.ENOSPC, f"No space left for the outputs of {ce_id}", str(destination.parent))
         if not outcome.ok:
             raise StorageError(f"fetching the outputs of {ce_id} failed: {'; '.join(outcome.errors[:3])}")
         partial.mkdir(parents=True, exist_ok=True)

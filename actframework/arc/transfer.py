@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import Final
 
 from actframework.arc.rest import DIAGNOSE_FILES, ARCRest
-from actframework.errors import ActError, MissingResultFile
+from actframework.errors import ActError, MissingResultFile, is_disk_full
 from actframework.paths import inside
 
 log = logging.getLogger(__name__)
@@ -90,6 +90,9 @@ class FetchOutcome:
 
     files: list[str] = field(default_factory=list)
     errors: list[str] = field(default_factory=list)
+    disk_full: bool = False
+    """Whether a file could not be written for lack of space (or quota):
+    a fault of this host, not of the job, worth retrying later."""
 
     @property
     def ok(self) -> bool:
@@ -146,6 +149,8 @@ def fetch_jobs(rest: ARCRest, fetches: Sequence[Fetch], workers: int = DEFAULT_W
             except (ActError, OSError, ValueError) as exc:
                 with lock:
                     outcomes[index].errors.append(f"{relative or '/'}: {exc}")
+                    if is_disk_full(exc):
+                        outcomes[index].disk_full = True
             tasks.task_done()
         tasks.task_done()
 

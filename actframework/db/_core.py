@@ -9,6 +9,25 @@ behaviour:
   when a user action and an engine process touch the same rows) rolls back
   and re-runs the whole unit of work, which is safe because each unit
   re-reads everything it decides on;
+* a database that cannot be reached (a restart: the connection is refused,
+  closed by the server or dropped) and an SQLite database that stays locked
+  or busy past its busy timeout are waited for: the unit of work is re-run
+  with a backoff (0.1 s doubling to 2 s) for up to ``outage_wait`` seconds
+  (:data:`OUTAGE_WAIT_S` by default, ``database.outage_wait`` in the
+  configuration), the pool's other connections, probably dead too, being
+  dropped. One warning is logged when an outage begins, one line when it
+  ends, whatever the number of threads waiting (a server answering on and
+  off while it shuts down or starts up counts as one outage). Past the wait the operation
+  fails with :class:`DatabaseUnavailableError`;
+* the one exception: a write whose connection is lost *during* COMMIT may or
+  may not have been committed, and it is not re-run but fails at once with
+  :class:`DatabaseUnavailableError`. Re-running could repeat a write that is
+  not idempotent (``create_jobs`` inserting the same jobs twice). Nothing
+  needs it either: the engine's writes are conditional on the state and the
+  lease they read, so its next cycle re-reads the database and finds out
+  (a submission whose CE ids were not stored is ``submitting`` without them,
+  which reconciliation resolves by the submission token); a user whose
+  request was answered 503 looks and repeats it if it is not there;
 * any other database error becomes a :class:`StoreError` whose message names
   the database with its password hidden and never contains SQL parameters
   (they may be proxies or job descriptions).
@@ -16,7 +35,10 @@ behaviour:
 
 from __future__ import annotations
 
+import logging
 import random
+import sqlite3
+import threading
 import time
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from datetime import UTC, datetime
@@ -29,7 +51,9 @@ from sqlalchemy.types import String
 
 from actframework.db.connection import READ_ONLY, safe_url
 from actframework.db.schema import arcjobs, clientjobs
-from actframework.errors import InvalidColumnError, StoreError
+from actframework.errors import DatabaseUnavailableError, InvalidColumnError, StoreError
+
+log = logging.getLogger(__name__)
 
 T = TypeVar("T")
 
@@ -53,8 +77,25 @@ MANAGED_ARC_COLUMNS: Final = frozenset(
      "submissiontoken"}
 )
 
+#: Default seconds an operation waits for a database that cannot be reached
+#: (enough for a PostgreSQL or MariaDB restart) before it fails.
+OUTAGE_WAIT_S: Final = 60.0
+#: First and largest pause between attempts while the database is away.
+OUTAGE_PAUSE_S: Final = (0.1, 2.0)
+#: An outage shorter than this ends silently, and one that begins this soon
+#: after the last one ended continues it silently (a server shutting down
+#: or starting up answers on and off): one warning per restart.
+OUTAGE_MERGE_S: Final = 5.0
+
 _PG_RETRY_SQLSTATES: Final = frozenset({"40P01", "40001"})  # deadlock, serialization failure
 _MYSQL_RETRY_ERRNOS: Final = frozenset({1213})  # ER_LOCK_DEADLOCK
+#: PostgreSQL: the server shuts down or starts up (57P01-57P03), connection
+#: exceptions (class 08).
+_PG_UNREACHABLE_SQLSTATES: Final = frozenset({"57P01", "57P02", "57P03"})
+#: MySQL/MariaDB client and server errors of a connection that is gone:
+#: can't connect (2002, 2003), server gone away (2006), lost during query
+#: (2013), lost (2055), shutdown in progress (1053), connection killed (1927).
+_MYSQL_UNREACHABLE_ERRNOS: Final = frozenset({2002, 2003, 2006, 2013, 2055, 1053, 1927})
 
 
 def utcnow() -> datetime:
@@ -78,9 +119,17 @@ def chunks(values: Sequence[T], size: int = IN_CHUNK) -> Iterator[Sequence[T]]:
 class StoreCore:
     """Engine, clock and transaction handling shared by all store operations."""
 
-    def __init__(self, engine: Engine, *, now: Clock | None = None) -> None:
+    def __init__(self, engine: Engine, *, now: Clock | None = None,
+                 outage_wait: float = OUTAGE_WAIT_S) -> None:
         self._engine = engine
         self._clock: Clock = now or utcnow
+        self._outage_wait = outage_wait
+        #: When (monotonic) the current outage was first seen; None while the
+        #: database answers. Guarded by ``_outage_lock``.
+        self._outage_since: float | None = None
+        #: When (monotonic) the last outage ended. Guarded by ``_outage_lock``.
+        self._outage_ended: float | None = None
+        self._outage_lock = threading.Lock()
         #: SQLite has no row locks; its BEGIN IMMEDIATE makes every write
         #: transaction exclusive instead.
         self._row_locks = engine.dialect.name != "sqlite"
@@ -106,27 +155,79 @@ class StoreCore:
         return self._run(work, read_only=True)
 
     def _run(self, work: Callable[[Connection], T], *, read_only: bool) -> T:
-        for attempt in range(1, MAX_ATTEMPTS + 1):
+        deadlocks = 0
+        waiting_since: float | None = None
+        pause = OUTAGE_PAUSE_S[0]
+        while True:
+            committing = False
             try:
-                connection = self._engine.connect()
-            except DBAPIError as exc:
-                raise StoreError(
-                    f"cannot connect to database {safe_url(self._engine.url)}: {_first_line(exc.orig)}"
-                ) from exc
-            try:
-                with connection:
+                with self._engine.connect() as connection:
                     if read_only:
                         connection.execution_options(**{READ_ONLY: True})
                     with connection.begin():
-                        return work(connection)
+                        result = work(connection)
+                        committing = True  # COMMIT runs as the block ends
+                self._outage_over()
+                return result
             except DBAPIError as exc:
-                if attempt < MAX_ATTEMPTS and _is_transient(exc):
-                    time.sleep(random.uniform(0.005, 0.02) * attempt)
+                if deadlocks < MAX_ATTEMPTS - 1 and _is_transient(exc):
+                    deadlocks += 1
+                    time.sleep(random.uniform(0.005, 0.02) * deadlocks)
                     continue
-                raise StoreError(
-                    f"database {safe_url(self._engine.url)} failed: {_first_line(exc.orig)}"
-                ) from exc
-        raise AssertionError("unreachable")  # pragma: no cover
+                busy = _is_busy(exc)
+                if not busy and not _is_unreachable(exc):
+                    raise StoreError(
+                        f"database {safe_url(self._engine.url)} failed: {_first_line(exc.orig)}"
+                    ) from exc
+                if committing and not read_only and not busy:
+                    self._outage_begins(exc)
+                    raise DatabaseUnavailableError(
+                        f"database {safe_url(self._engine.url)}: the connection was lost while "
+                        f"committing, so the change may or may not have been made: {_first_line(exc.orig)}"
+                    ) from exc
+                now = time.monotonic()
+                if waiting_since is None:
+                    waiting_since = now
+                    if not busy:
+                        self._outage_begins(exc)
+                if now - waiting_since >= self._outage_wait:
+                    what = "stayed locked" if busy else "could not be reached"
+                    raise DatabaseUnavailableError(
+                        f"database {safe_url(self._engine.url)} {what} for {now - waiting_since:.0f} s: "
+                        f"{_first_line(exc.orig)}"
+                    ) from exc
+                time.sleep(min(pause, max(0.0, waiting_since + self._outage_wait - now)))
+                pause = min(pause * 2, OUTAGE_PAUSE_S[1])
+
+    def _outage_begins(self, exc: DBAPIError) -> None:
+        """Note that the database is away, and drop the pool's idle
+        connections: they went with the server. Logged once per outage; a
+        server that is shutting down may still accept a connection or two
+        between refusals, so an outage beginning within
+        :data:`OUTAGE_MERGE_S` of the last one's end continues it quietly."""
+        now = time.monotonic()
+        with self._outage_lock:
+            if self._outage_since is not None:
+                return
+            self._outage_since = now
+            quiet = self._outage_ended is not None and now - self._outage_ended < OUTAGE_MERGE_S
+        if not quiet:
+            log.warning("database %s cannot be reached (%s); operations wait up to %.0f s for it",
+                        safe_url(self._engine.url), _first_line(exc.orig), self._outage_wait)
+        self._engine.dispose(close=False)
+
+    def _outage_over(self) -> None:
+        """Note the end of an outage (by the first operation through), and
+        log it unless the database was away only for a moment."""
+        if self._outage_since is None:  # the common case, without the lock
+            return
+        now = time.monotonic()
+        with self._outage_lock:
+            since, self._outage_since = self._outage_since, None
+            if since is not None:
+                self._outage_ended = now
+        if since is not None and now - since >= OUTAGE_MERGE_S:
+            log.warning("database %s answers again after %.0f s", safe_url(self._engine.url), now - since)
 
     # ------------------------------------------------------------------ SQL helpers
 
@@ -287,6 +388,28 @@ def _is_transient(exc: DBAPIError) -> bool:
         return True
     args: tuple[Any, ...] = tuple(getattr(orig, "args", ()))
     return bool(args) and args[0] in _MYSQL_RETRY_ERRNOS
+
+
+def _is_unreachable(exc: DBAPIError) -> bool:
+    """Whether ``exc`` says the database server went away or cannot be
+    reached (as during a restart), rather than refusing this statement."""
+    if exc.connection_invalidated:
+        return True
+    orig = exc.orig
+    sqlstate = getattr(orig, "sqlstate", None)
+    if sqlstate is not None:
+        return sqlstate in _PG_UNREACHABLE_SQLSTATES or sqlstate.startswith("08")
+    if type(orig).__module__.startswith("psycopg") and type(orig).__name__ == "OperationalError":
+        return True  # raised by the client itself: connection refused, closed, lost
+    args: tuple[Any, ...] = tuple(getattr(orig, "args", ()))
+    return bool(args) and args[0] in _MYSQL_UNREACHABLE_ERRNOS
+
+
+def _is_busy(exc: DBAPIError) -> bool:
+    """Whether ``exc`` is SQLite's "database is locked" / "busy": another
+    connection held the write lock for longer than the busy timeout."""
+    return isinstance(exc.orig, sqlite3.OperationalError) and any(
+        word in str(exc.orig) for word in ("database is locked", "database is busy", "database table is locked"))
 
 
 def _first_line(error: BaseException | None) -> str:

@@ -20,7 +20,7 @@ from types import TracebackType
 
 from sqlalchemy import Engine
 
-from actframework.db._core import Clock
+from actframework.db._core import OUTAGE_WAIT_S, Clock
 from actframework.db.claims import ClaimOps
 from actframework.db.client_ops import ClientOps
 from actframework.db.delegation_ops import DelegationOps
@@ -43,8 +43,9 @@ class JobStore(ClientOps, ProxyOps, HandoverOps, ClaimOps, EngineOps, Delegation
     own store).
     """
 
-    def __init__(self, engine: Engine, *, now: Clock | None = None, owns_engine: bool = False) -> None:
-        super().__init__(engine, now=now)
+    def __init__(self, engine: Engine, *, now: Clock | None = None, owns_engine: bool = False,
+                 outage_wait: float = OUTAGE_WAIT_S) -> None:
+        super().__init__(engine, now=now, outage_wait=outage_wait)
         self._owns_engine = owns_engine
 
     def close(self) -> None:
@@ -64,13 +65,15 @@ class JobStore(ClientOps, ProxyOps, HandoverOps, ClaimOps, EngineOps, Delegation
         self.close()
 
 
-def open_store(url: str, *, now: Clock | None = None) -> JobStore:
+def open_store(url: str, *, now: Clock | None = None, outage_wait: float = OUTAGE_WAIT_S) -> JobStore:
     """Connect to ``url`` and check its schema is current (raises
-    :class:`~actframework.errors.SchemaError` with the command to run if not)."""
+    :class:`~actframework.errors.SchemaError` with the command to run if not).
+    ``outage_wait``: how long each operation waits for a database that
+    cannot be reached (see :mod:`actframework.db._core`)."""
     engine = make_engine(url)
     try:
         check_schema(engine)
     except BaseException:
         engine.dispose()
         raise
-    return JobStore(engine, now=now, owns_engine=True)
+    return JobStore(engine, now=now, owns_engine=True, outage_wait=outage_wait)

@@ -9,8 +9,6 @@ process's lease owner name.
 from __future__ import annotations
 
 import logging
-import os
-import socket
 import threading
 import time
 from collections import defaultdict
@@ -33,32 +31,6 @@ from actframework.plugins import StorageManager
 log = logging.getLogger(__name__)
 
 T = TypeVar("T")
-
-
-def _host() -> str:
-    """This host's name as lease owners carry it (the owner column is 64 wide)."""
-    return socket.gethostname()[:48]
-
-
-def process_owner() -> str:
-    """This process's lease owner name: ``<host>:<pid>``. The host part lets
-    a restarted engine recognise (and free at once) the leases of a dead
-    engine process on the same host."""
-    return f"{_host()}:{os.getpid()}"
-
-
-def owner_is_dead(owner: str) -> bool:
-    """True when ``owner`` names a process of this host that no longer runs."""
-    host, _, pid = owner.rpartition(":")
-    if host != _host() or not pid.isdigit():
-        return False
-    try:
-        os.kill(int(pid), 0)
-    except ProcessLookupError:
-        return True
-    except PermissionError:
-        return False
-    return False
 
 
 class Schedule:
@@ -91,6 +63,10 @@ class EngineContext:
     metrics: EngineMetrics
     owner: str
     schedule: Schedule = field(default_factory=Schedule)
+    #: Set when the process is stopping: loops over many jobs look at it
+    #: to start nothing new (the :class:`~actframework.engine.runner.Engine`
+    #: puts its own event here).
+    stopping: threading.Event = field(default_factory=threading.Event)
 
     @property
     def settings(self) -> EngineSettings:

@@ -7,23 +7,54 @@ diagnose files come too where the job names a ``gmlog`` directory, and for
 failed jobs (into ``gmlog/`` if it names none). Jobs are fetched in parallel; a job whose fetch fails stays in
 its state and is tried again next cycle, until its timeout
 (``timeouts.finished`` / ``timeouts.tofetch``) makes it ``donefailed``.
+
+A full results file system (or quota) is this host's fault, not the job's:
+the job is released in its state like any failed fetch and fetched once
+there is room, and the warning about it is logged once per job, not once
+per cycle (several a second while the disk stays full). The fetch leaves
+no partial result directory behind.
 """
 
 from __future__ import annotations
 
 import logging
+import threading
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import replace
 
 from actframework.arc.downloads import with_failure_diagnose
 from actframework.db.records import ArcJob
 from actframework.engine.context import EngineContext, per_owner
-from actframework.errors import ActError
+from actframework.errors import ActError, is_disk_full
 
 log = logging.getLogger(__name__)
 
 #: The state a successful fetch leads to, per state fetched from.
 FETCHED_STATE = {"finished": "done", "tofetch": "donefailed"}
+
+
+class _WarnedJobs:
+    """The jobs already warned about (thread-safe: fetches run in parallel)."""
+
+    def __init__(self) -> None:
+        self._ids: set[int] = set()
+        self._lock = threading.Lock()
+
+    def first(self, job_id: int) -> bool:
+        """True the first time ``job_id`` is seen (until forgotten)."""
+        with self._lock:
+            if job_id in self._ids:
+                return False
+            self._ids.add(job_id)
+            return True
+
+    def forget(self, job_id: int) -> None:
+        with self._lock:
+            self._ids.discard(job_id)
+
+
+#: Jobs whose fetch met a full disk and were warned about.
+_DISK_FULL = _WarnedJobs()
 
 
 def fetch_cycle(context: EngineContext, cluster: str) -> int:
@@ -53,6 +84,8 @@ def fetch_cycle(context: EngineContext, cluster: str) -> int:
         storage_context = context.storage_context(proxyid, rest)
 
         def one(job: ArcJob) -> bool:
+            if context.stopping.is_set():  # released below, fetched by the next engine
+                return False
             destination = context.config.results_dir / (job.ce_id or "")
             storage_job = context.storage_job(job)
             if job.arcstate == "tofetch":  # a failed job: its diagnose files say why
@@ -60,9 +93,11 @@ def fetch_cycle(context: EngineContext, cluster: str) -> int:
             try:
                 context.storage.retrieve_results(storage_context, storage_job, destination)
             except (ActError, OSError) as exc:
-                log.warning("job %s (%s): fetching outputs failed: %s", job.appjobid, job.ce_id, exc)
+                if not is_disk_full(exc) or _DISK_FULL.first(job.id):
+                    log.warning("job %s (%s): fetching outputs failed: %s", job.appjobid, job.ce_id, exc)
                 context.metrics.error(cluster, exc)
                 return False
+            _DISK_FULL.forget(job.id)
             return True
 
         with ThreadPoolExecutor(max_workers=min(len(group), context.settings.transfer_workers)) as pool:

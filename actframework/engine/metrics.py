@@ -25,7 +25,14 @@ from prometheus_client import CollectorRegistry, Counter, Histogram, start_http_
 from prometheus_client.core import GaugeMetricFamily
 from prometheus_client.registry import Collector
 
-from actframework.errors import ActError, ARCHTTPError, ProxyUnavailableError, StorageError, TransportError
+from actframework.errors import (
+    ActError,
+    ARCHTTPError,
+    ProxyUnavailableError,
+    StorageError,
+    TransportError,
+    is_disk_full,
+)
 
 if TYPE_CHECKING:
     from actframework.db import JobStore
@@ -35,6 +42,8 @@ log = logging.getLogger(__name__)
 
 def error_kind(error: BaseException) -> str:
     """A short, bounded label for an error (metric label values must not be free text)."""
+    if is_disk_full(error):
+        return "disk_full"
     if isinstance(error, TransportError):
         return "transport"
     if isinstance(error, ARCHTTPError):

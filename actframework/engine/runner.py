@@ -16,13 +16,19 @@ A worker that found work goes straight on to its next cycle; an idle one
 waits ``poll_interval`` (1 s by default), which is how the engine notices
 new work within a second without any notification channel: each look is
 one indexed claim query. A worker whose CE cannot be reached backs off
-(1 s doubling to 30 s) instead of hammering it. The clusters served are the
+(1 s doubling to 30 s) instead of hammering it; so does one whose database
+operation gave up waiting for the database (which the store reports once
+per outage, not once per worker and cycle). The clusters served are the
 configured ones plus any a job is on (a cluster removed from the
 configuration still gets its jobs followed to the end), re-read every 10 s.
 
 On start, leases held by dead engine processes of this host (a crash, a
 SIGKILL) are released at once; other hosts' leases expire on their own.
-SIGTERM and SIGINT stop the workers after their current cycle.
+SIGTERM and SIGINT stop the workers after their current step (a fetch
+starts no further job's transfer once stopping); :meth:`Engine.stop` waits
+for them at most :func:`stop_bound` seconds (``ce_timeout`` + 5 s: the one
+CE request in flight), then gives up every lease this process still holds,
+so no job waits for a lease of an engine that is gone.
 """
 
 from __future__ import annotations
@@ -38,7 +44,7 @@ from actframework.db import JobStore
 from actframework.engine.actions import cancel_cycle, rerun_cycle, resubmit_cycle
 from actframework.engine.ce import CEClients
 from actframework.engine.cleaner import clean_cycle
-from actframework.engine.context import EngineContext, owner_is_dead, process_owner
+from actframework.engine.context import EngineContext
 from actframework.engine.credentials import forget_credentials_cycle, renew_delegations_cycle
 from actframework.engine.fetcher import fetch_cycle
 from actframework.engine.handover import handover_cycle
@@ -47,8 +53,9 @@ from actframework.engine.metrics import EngineMetrics
 from actframework.engine.reconcile import reconcile_cycle
 from actframework.engine.status import status_cycle
 from actframework.engine.submitter import expire_waiting_cycle, submit_cycle
-from actframework.errors import ActError, CEUnreachableError
+from actframework.errors import ActError, CEUnreachableError, DatabaseUnavailableError
 from actframework.plugins import StorageManager
+from actframework.processes import owner_is_dead, process_owner
 from actframework.clusters import normalise_cluster_url
 
 log = logging.getLogger(__name__)
@@ -75,6 +82,15 @@ GLOBAL_STEPS: Sequence[tuple[str, Cycle]] = (
 
 MAX_BACKOFF_S = 30.0
 CLUSTER_REFRESH_S = 10.0
+#: Seconds beyond ``ce_timeout`` that stopping workers are given to finish
+#: the step they are in.
+STOP_GRACE_S = 5.0
+
+
+def stop_bound(ce_timeout: float) -> float:
+    """How long :meth:`Engine.stop` waits for its workers: one CE request
+    in flight (bounded by ``ce_timeout``) plus the database work around it."""
+    return ce_timeout + STOP_GRACE_S
 
 
 @dataclass
@@ -117,12 +133,34 @@ class Engine:
         self._spawn("clusters", self._watch_clusters)
         log.info("engine %s started", self.context.owner)
 
-    def stop(self, timeout: float = 60.0) -> None:
+    def __post_init__(self) -> None:
+        # One event for the runner's loops and for the steps' own loops.
+        self.context.stopping = self.stopping
+
+    def stop(self, timeout: float | None = None) -> None:
+        """Stop the workers, waiting for them at most ``timeout`` seconds
+        (default :func:`stop_bound`), then release every lease this process
+        holds: a worker still busy after that is abandoned with the process,
+        and its jobs are free for the next engine at once."""
         self.stopping.set()
         self._announce()
+        if timeout is None:
+            timeout = stop_bound(self.context.settings.ce_timeout)
         deadline = time.monotonic() + timeout
         for worker in list(self.workers.values()):
             worker.thread.join(max(0.0, deadline - time.monotonic()))
+        busy = [worker.name for worker in self.workers.values() if worker.thread.is_alive()]
+        if busy:
+            log.warning("engine %s: still busy after %.0f s, abandoned: %s",
+                        self.context.owner, timeout, ", ".join(sorted(busy)))
+        try:
+            released = self.context.store.release_owner(self.context.owner)
+        except ActError as exc:
+            log.warning("engine %s: could not release its leases (they expire on their own): %s",
+                        self.context.owner, exc)
+        else:
+            if released:
+                log.info("engine %s: released %d job(s) it had claimed", self.context.owner, released)
         self.context.ce.close()
         log.info("engine %s stopped", self.context.owner)
 
@@ -165,6 +203,8 @@ class Engine:
                         name = f"{role} {cluster}"
                         if name not in self.workers:
                             self._spawn(name, lambda r=role, c=cluster, s=steps: self._loop(r, c, s))
+            except DatabaseUnavailableError as exc:
+                log.debug("cannot list clusters: %s", exc)
             except ActError as exc:
                 log.warning("cannot list clusters: %s", exc)
             self.stopping.wait(CLUSTER_REFRESH_S)
@@ -188,6 +228,11 @@ class Engine:
                     worked += cycle(self.context, cluster)
                 except CEUnreachableError as exc:
                     log.warning("%s %s: %s", step, cluster, exc)
+                    unreachable = True
+                except DatabaseUnavailableError as exc:
+                    # The store warned once for the whole outage; every
+                    # worker meeting it would repeat that each cycle.
+                    log.debug("%s %s: %s", step, cluster, exc)
                     unreachable = True
                 except ActError as exc:
                     log.warning("%s %s failed: %s", step, cluster, exc)

@@ -23,6 +23,7 @@ from actframework.config import ServerConfig
 from actframework.db import JobStore, open_store
 from actframework.server.auth import bearer_token, decode_token
 from actframework.server.errors import APIError, install_error_handlers
+from actframework.server.files import remove_stale_uploads
 
 log = logging.getLogger("actframework.server")
 
@@ -61,7 +62,10 @@ def create_app(config: ServerConfig, store: JobStore | None = None) -> FastAPI:
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         own = store is None
-        app.state.store = store or open_store(config.database_url)
+        app.state.store = store or open_store(config.database_url, outage_wait=config.database_outage_wait)
+        stale = remove_stale_uploads(config.inputs_dir)
+        if stale:
+            log.info("removed %d unfinished upload(s) of server processes that died", stale)
         try:
             yield
         finally:

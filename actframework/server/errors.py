@@ -14,7 +14,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from actframework.errors import InvalidColumnError, InvalidFilterError, StoreError
+from actframework.errors import DatabaseUnavailableError, InvalidColumnError, InvalidFilterError, StoreError
 
 log = logging.getLogger(__name__)
 
@@ -56,6 +56,14 @@ def install_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(InvalidColumnError)
     async def _bad_filter(request: Request, exc: StoreError) -> JSONResponse:
         return error_response(400, str(exc))
+
+    @app.exception_handler(DatabaseUnavailableError)
+    async def _database_away(request: Request, exc: DatabaseUnavailableError) -> JSONResponse:
+        # A restart of the database is an operational event, not a bug: one
+        # line in the log, and an answer clients know to retry.
+        log.warning("%s %s: %s", request.method, request.url.path, exc)
+        return JSONResponse({"msg": "The job database is unavailable; try again later"},
+                            status_code=503, headers={"Retry-After": "5"})
 
     @app.exception_handler(Exception)
     async def _unexpected(request: Request, exc: Exception) -> JSONResponse:

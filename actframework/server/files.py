@@ -7,8 +7,11 @@ directory). aCT did neither (act-spec §F.17).
 
 Uploads are written to a temporary file next to their target and renamed
 into place only when complete, so a file a job is about to be submitted with
-is never half-written, and an aborted or oversized upload leaves nothing
-behind. Results are read in chunks and zips are built while they are being
+is never half-written, and an aborted or oversized upload, or one that finds
+the disk full, leaves nothing behind. A server killed mid-upload cannot
+remove its temporary file; the name carries the server process's
+``<host>:<pid>``, and a server starting on the data directory removes those
+of dead processes of its host (:func:`remove_stale_uploads`). Results are read in chunks and zips are built while they are being
 sent: no file or archive is ever held in memory as a whole.
 """
 
@@ -21,10 +24,12 @@ import tempfile
 import zipfile
 from collections.abc import AsyncIterable, Iterator, Sequence
 from pathlib import Path
-from typing import BinaryIO
+from typing import BinaryIO, Final
 
 import anyio
 import anyio.to_thread
+
+from actframework.processes import owner_is_dead, process_owner
 
 #: Bytes gathered from the request before one write to disk: large enough
 #: that the thread hop per write is negligible, small enough to bound memory.
@@ -40,6 +45,13 @@ class UnsafePathError(ValueError):
 
 class UploadTooLargeError(Exception):
     """An upload larger than the configured limit."""
+
+
+#: Prefix and suffix of upload temporaries: ``.upload-<host>:<pid>-<random>.part``.
+UPLOAD_TEMP_PREFIX: Final = ".upload-"
+UPLOAD_TEMP_SUFFIX: Final = ".part"
+
+
 
 
 def path_parts(path: str) -> tuple[str, ...]:
@@ -167,7 +179,8 @@ def _remove_empty_dirs(directories: Sequence[Path]) -> None:
 
 def _create_temp(target: Path) -> tuple[int, str]:
     try:
-        return tempfile.mkstemp(dir=target.parent, prefix=".upload-", suffix=".part")
+        return tempfile.mkstemp(dir=target.parent, prefix=f"{UPLOAD_TEMP_PREFIX}{process_owner()}-",
+                                suffix=UPLOAD_TEMP_SUFFIX)
     except OSError as exc:
         if exc.errno == errno.ENAMETOOLONG:
             raise UnsafePathError(target.name) from None
@@ -187,6 +200,23 @@ def _remove_quietly(name: str) -> None:
         os.unlink(name)
     except FileNotFoundError:
         pass
+
+
+def remove_stale_uploads(inputs_dir: Path) -> int:
+    """Remove the upload temporaries under ``inputs_dir/<job id>/...`` left
+    by dead server processes of this host; returns how many. Those of live
+    servers (other workers, a second server on a shared data directory) and
+    of other hosts are left alone."""
+    removed = 0
+    for current, _dirs, files in os.walk(inputs_dir):
+        for name in files:
+            if not (name.startswith(UPLOAD_TEMP_PREFIX) and name.endswith(UPLOAD_TEMP_SUFFIX)):
+                continue
+            owner = name[len(UPLOAD_TEMP_PREFIX):].rsplit("-", 1)[0]
+            if owner_is_dead(owner):
+                _remove_quietly(os.path.join(current, name))
+                removed += 1
+    return removed
 
 
 # --------------------------------------------------------------------------- results

@@ -7,7 +7,7 @@
   sends them as one zip.
 
 Bodies are streamed both ways (act-client sends uploads chunked), sizes are
-limited by ``max_upload_bytes``, and user paths never lead outside the job's
+limited by ``max_upload_bytes``, a full disk (or quota) answers 507, and user paths never lead outside the job's
 directory: see :mod:`actframework.server.files`. Messages and status codes
 are aCT's where aCT has them.
 """
@@ -25,6 +25,7 @@ from starlette.requests import ClientDisconnect
 from actframework.config import ServerConfig
 from actframework.db import JobStore
 from actframework.db.filters import MAX_ID, IdSelection, JobFilter, parse_id_list
+from actframework.errors import is_disk_full
 from actframework.server.app import Caller, current_caller, get_config, get_store
 from actframework.server.errors import APIError
 from actframework.server.files import (
@@ -97,6 +98,13 @@ async def _upload(request: Request, store: JobStore, config: ServerConfig, proxy
     except UploadTooLargeError:
         # The rest of the body is not read; the server closes the connection.
         return JSONResponse({"msg": _too_large(limit)}, status_code=413, headers={"Connection": "close"})
+    except OSError as exc:
+        if not is_disk_full(exc):
+            raise
+        # store_upload removed what it wrote; the rest of the body is not read.
+        log.warning("job %s: no room for input %s: %s", job_id, path, exc.strerror)
+        return JSONResponse({"msg": "No space left on the server for input files; try again later"},
+                            status_code=507, headers={"Connection": "close"})
     except ClientDisconnect:
         # The user stopped the upload (Ctrl-C): store_upload kept nothing.
         # Normal, so one line rather than a traceback; nobody reads the answer.
