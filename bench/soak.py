@@ -421,6 +421,8 @@ class User(threading.Thread):
         self.failed_commands: Counter[str] = Counter()
         self.finished = False
         self.error: BaseException | None = None
+        self.first_wave = threading.Event()
+        """Set once the user's first act sub returned: the engine starts after all of them."""
         config: dict[str, Any] = {"server": site.url, "clusters": {"default": [site.cluster]},
                                   "proxy": str(self.proxy)}
         if storage == "webdav":
@@ -570,6 +572,7 @@ class User(threading.Thread):
             self.error = exc
         finally:
             self.finished = True
+            self.first_wave.set()
 
     def loop(self) -> None:
         rng = random.Random(f"{self.site.args.seed}-loop-{self.number}")
@@ -586,6 +589,7 @@ class User(threading.Thread):
                 waiting = sum(1 for r in self.by_id.values() if r.state in (None, "tosubmit") and not r.gone)
                 if self.pending and waiting < wave:
                     self.submit(self.pending[:wave])
+                self.first_wave.set()
                 self.act_on_states()
             if not self.pending and not self.big and all(r.gone for r in self.by_id.values()):
                 break
@@ -873,20 +877,20 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--quick", action="store_true",
                         help="the CI size: fewer jobs and shorter proxies (unless given explicitly)")
     parser.add_argument("--users", type=int, default=5)
-    parser.add_argument("--jobs", type=int, help="jobs in all [1000; --quick 100]")
+    parser.add_argument("--jobs", type=int, help="jobs in all [1000; --quick 80]")
     parser.add_argument("--webdav-users", type=int, default=2, help="users who keep their inputs on WebDAV")
-    parser.add_argument("--maxjobs", type=int, default=40, help="the CE's maxjobs in the engine's sites")
+    parser.add_argument("--maxjobs", type=int, help="the CE's maxjobs in the engine's sites [40; --quick 20]")
     parser.add_argument("--tosubmit", type=int, default=5, help="engine timeouts.tosubmit, seconds")
     parser.add_argument("--proxy-minutes", type=float, help="lifetime of the users' proxies [6; --quick 3]")
     parser.add_argument("--wave", type=int, help="descriptions per act sub [100; --quick 25]")
-    parser.add_argument("--poll", type=float, help="seconds between a user's looks at act stat [5; --quick 4]")
+    parser.add_argument("--poll", type=float, help="seconds between a user's looks at act stat [5; --quick 3]")
     parser.add_argument("--timeout", type=float, help="seconds the load may take [3600; --quick 300]")
-    parser.add_argument("--seed", type=int, default=1)
+    parser.add_argument("--seed", type=int, default=1, help="draws the load: same seed, same jobs and choices")
     parser.add_argument("--keep", action="store_true", help="keep the temporary directory (logs, configs)")
     args = parser.parse_args(argv)
     quick = args.quick
-    defaults = {"jobs": (1000, 100), "proxy_minutes": (6.0, 3.0), "wave": (100, 25), "poll": (5.0, 4.0),
-                "timeout": (3600.0, 300.0)}
+    defaults = {"jobs": (1000, 80), "maxjobs": (40, 20), "proxy_minutes": (6.0, 3.0), "wave": (100, 25),
+                "poll": (5.0, 3.0), "timeout": (3600.0, 300.0)}
     for name, (full, short) in defaults.items():
         if getattr(args, name) is None:
             setattr(args, name, short if quick else full)
@@ -967,8 +971,7 @@ def soak(site: Site, args: argparse.Namespace, users: list[User], started: float
     if webdav_users:
         site.start_webdav([site.user_credentials(n)[0] for n in sorted(webdav_users)])
     site.start_actd("serve")
-    site.start_actd("engine")
-    log(f"ready after {time.monotonic() - started:.0f} s: actd on {site.url}, CE {site.cluster}")
+    log(f"ready after {time.monotonic() - started:.0f} s: actd serve on {site.url}, CE {site.cluster}")
 
     rng = random.Random(args.seed)
     big_request, big_done = threading.Event(), threading.Event()
@@ -987,7 +990,13 @@ def soak(site: Site, args: argparse.Namespace, users: list[User], started: float
     sampler.start()
     for user in users:
         user.start()
-        time.sleep(0.5)
+    # The site opens with every user's first jobs queued: the engine starts
+    # once all first subs are in, so the first submissions are shared too
+    # (otherwise whichever user's act sub ends first takes every free slot).
+    for user in users:
+        user.first_wave.wait(max(1.0, deadline - time.monotonic()))
+    site.start_actd("engine")
+    log(f"actd engine started after {time.monotonic() - started:.0f} s, with every user's first jobs queued")
     faults.start()
     last_report = 0.0
     while any(user.is_alive() for user in users):
