@@ -542,11 +542,7 @@ class User(threading.Thread):
         partial = None
         deadline = time.monotonic() + 120
         while process.poll() is None and partial is None and time.monotonic() < deadline:
-            for path in self.site.data_dir.joinpath("inputs").rglob(".upload-*"):
-                with suppress(OSError):
-                    if path.stat().st_size > 0:
-                        partial = path.stat().st_size
-                        break
+            partial = self.upload_under_way()
             time.sleep(0.005)
         if partial is not None:
             self.site.sigkill("serve")
@@ -562,6 +558,18 @@ class User(threading.Thread):
         if process.returncode != 0:
             self.failed_commands["sub"] += 1
         return process.returncode, output.decode(errors="replace")
+
+    def upload_under_way(self) -> int | None:
+        """Bytes written so far of an upload in ``data_dir/inputs``, if one is
+        under way. Other users' job directories come and go meanwhile."""
+        try:
+            for path in self.site.data_dir.joinpath("inputs").rglob(".upload-*"):
+                size = path.stat().st_size
+                if size > 0:
+                    return size
+        except OSError:
+            pass
+        return None
 
     # ------------------------------------------------------------------ the loop
 
