@@ -118,17 +118,13 @@ def by_proxy(jobs: Sequence[ArcJob]) -> dict[int, list[ArcJob]]:
 
 #: How often the engine repeats that one owner's jobs wait for a new proxy.
 PROXY_WARNING_INTERVAL_S = 600.0
-_last_warning: dict[tuple[str, int], float] = {}
+_warnings = Schedule()
 
 
 def due_warning(key: tuple[str, int]) -> bool:
     """True at most once per :data:`PROXY_WARNING_INTERVAL_S` for ``key``
     (cluster, proxyid): a warning that would otherwise repeat every cycle."""
-    now = time.monotonic()
-    if now - _last_warning.get(key, -PROXY_WARNING_INTERVAL_S) < PROXY_WARNING_INTERVAL_S:
-        return False
-    _last_warning[key] = now
-    return True
+    return _warnings.due((key[0], str(key[1])), PROXY_WARNING_INTERVAL_S)
 
 
 def per_owner(context: EngineContext, cluster: str, jobs: Sequence[ArcJob],

@@ -17,9 +17,9 @@ remove), their delegation records are deleted (in one transaction with
 that check, so a job created a moment later gets a new delegation rather
 than one being removed) and then the delegations on the CEs (with the
 proxy, while it is valid; an expired proxy cannot authenticate to a CE,
-and the CE's copy expired with it). ``expired_proxy_grace`` after its expiry, such an owner's
-proxy row and file are removed too: until then an ``act proxy`` keeps the
-user's identity (the same proxy id in their token).
+and the CE's copy expired with it). ``expired_proxy_grace`` after its
+expiry, such an owner's proxy row and file are removed too: until then an
+``act proxy`` keeps the user's identity (the same proxy id in their token).
 
 Both run at most every ``credential_check_interval`` seconds per cluster.
 """
@@ -33,6 +33,7 @@ from actframework.engine.context import EngineContext
 from actframework.errors import ActError, ARCHTTPError
 
 log = logging.getLogger(__name__)
+
 
 def renew_delegations_cycle(context: EngineContext, cluster: str) -> int:
     """Renew the delegations of live jobs on ``cluster`` whose owners have a
@@ -100,12 +101,9 @@ def _delete_on_ce(context: EngineContext, cluster: str, proxyid: int, delegation
     CE cannot be asked now, its copy simply expires with the proxy."""
     try:
         context.ce.client(cluster, proxyid).delete_delegation(delegation_id)
-    except ARCHTTPError as exc:
-        if exc.status != 404:
+    except ActError as exc:
+        if not (isinstance(exc, ARCHTTPError) and exc.status == 404):  # 404: gone already
             log.info("%s: delegation %s of proxy %s left to expire on the CE: %s",
                      cluster, delegation_id, proxyid, exc)
-        return
-    except ActError as exc:
-        log.info("%s: delegation %s of proxy %s left to expire on the CE: %s", cluster, delegation_id, proxyid, exc)
         return
     log.info("%s: deleted delegation %s of proxy %s (no jobs left)", cluster, delegation_id, proxyid)
