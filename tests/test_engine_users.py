@@ -113,9 +113,10 @@ def test_a_user_who_queues_later_is_not_starved_by_a_user_with_many_queued_jobs(
     assert set(final.values()) == {"done"} and len(final) == 20
     # First come, first served would have submitted every one of the first
     # user's waiting jobs (at least 10) before any of the four; fair share
-    # gives the first user about as many slots as the second meanwhile.
+    # gives the first user about as many slots as the second meanwhile, and
+    # ties (equal holdings) to the user whose oldest job is older.
     assert waiting_before >= 10
-    assert waiting_before - waiting_when_all_four_went[0] <= 6, (waiting_before, waiting_when_all_four_went)
+    assert waiting_before - waiting_when_all_four_went[0] <= 9, (waiting_before, waiting_when_all_four_went)
 
 
 # --------------------------------------------------------------------------- credentials
