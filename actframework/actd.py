@@ -15,22 +15,29 @@ from typing import Any, TypeVar
 import click
 
 from actframework import __version__
-from actframework.config import (
+from actframework.config import normalise_listen, write_private_file
+from actframework.errors import ActError, ConfigError
+from actframework.server_config import (
     ServerConfig,
     default_data_dir,
     new_jwt_secret,
-    normalise_listen,
     render_server_config,
     resolve_server_config_path,
-    write_private_file,
 )
-from actframework.errors import ActError, ConfigError
 
 F = TypeVar("F", bound=Callable[..., Any])
 
+#: The top-level modules of the ``server`` extra: ``pip install actframework``
+#: is the ``act`` client alone, and without them actd can only say so.
+SERVER_EXTRA_MODULES = frozenset(
+    {"sqlalchemy", "alembic", "fastapi", "starlette", "uvicorn", "jwt", "prometheus_client"}
+)
+
 
 class _ActdGroup(click.Group):
-    """Turns every :class:`ActError` into one line on stderr and exit code 1."""
+    """Turns every :class:`ActError` into one line on stderr and exit code 1,
+    as well as a missing server dependency (an install without the
+    ``server`` extra), which gets the command that installs it."""
 
     def invoke(self, ctx: click.Context) -> Any:
         try:
@@ -38,24 +45,65 @@ class _ActdGroup(click.Group):
         except ActError as exc:
             click.echo(f"actd: {exc}", err=True)
             ctx.exit(1)
+        except ModuleNotFoundError as exc:
+            if (exc.name or "").partition(".")[0] not in SERVER_EXTRA_MODULES:
+                raise
+            click.echo(
+                f"actd: {exc.name} is not installed: actd needs the server's dependencies, "
+                "pip install 'actframework[server]'",
+                err=True,
+            )
+            ctx.exit(1)
+
+
+#: Where ``--set`` flags wait in the click context for :func:`load_config`.
+SET_FLAGS = "actd.set"
+
+
+def _remember_set(ctx: click.Context, _param: click.Parameter, value: tuple[str, ...]) -> None:
+    ctx.meta[SET_FLAGS] = value
 
 
 def config_option(func: F) -> F:
-    """The ``--config`` option every subcommand takes (else ``$ACTD_CONFIG``)."""
+    """The ``--config`` and ``--set`` options every subcommand that reads the
+    configuration takes (the user layer's file, and the command-line layer)."""
+    func = click.option(
+        "--set",
+        "assignments",
+        multiple=True,
+        metavar="KEY=VALUE",
+        expose_value=False,
+        callback=_remember_set,
+        help="Set one setting over every file and variable, e.g. server.listen=0.0.0.0:8443 (repeatable).",
+    )(func)
+    return config_file_option(func, "; site packages and /etc/actframework/ are read below it")
+
+
+def config_file_option(func: F, more: str = "") -> F:
+    """``--config``: the file of the user layer (``actd init`` writes it)."""
     return click.option(
         "--config",
         "config_path",
         type=click.Path(dir_okay=False, path_type=Path),
         default=None,
-        help="Configuration file [default: $ACTD_CONFIG, else ~/.config/actd/config.yaml].",
+        help=f"Configuration file [default: $ACTD_CONFIG, else ~/.config/actd/config.yaml]{more}.",
     )(func)
 
 
 def load_config(config_path: Path | None) -> ServerConfig:
-    path = resolve_server_config_path(config_path)
-    if not path.exists():
-        raise ConfigError(f"config file {path} does not exist; create it with `actd init`")
-    return ServerConfig.load(path)
+    """The settings of every layer, with ``--config`` and ``--set`` of this command."""
+    if config_path is not None and not config_path.expanduser().exists():
+        raise ConfigError(f"config file {config_path} does not exist; create it with `actd init`")
+    assignments = click.get_current_context().meta.get(SET_FLAGS, ())
+    return ServerConfig.load(config_path, assignments=assignments)
+
+
+def config_arguments(config: ServerConfig) -> list[str]:
+    """``--config`` and ``--set`` for a child actd to read the same settings."""
+    arguments = ["--config", str(config.path)] if config.path is not None else []
+    for assignment in config.assignments:
+        arguments += ["--set", assignment]
+    return arguments
 
 
 @click.group(cls=_ActdGroup, context_settings={"help_option_names": ["-h", "--help"]})
@@ -69,7 +117,7 @@ def cli() -> None:
 
 
 @cli.command()
-@config_option
+@config_file_option
 @click.option("--db", "database_url", help="Database URL [default: SQLite in the data dir].")
 @click.option(
     "--data-dir",
@@ -114,8 +162,12 @@ def init(
     )
     # Directories and schema first, the file last: a failure half-way leaves no
     # config behind, so a second `actd init` needs no --force.
-    for directory, mode in ((data_dir, 0o700), (data_dir / "inputs", 0o700),
-                            (data_dir / "results", 0o700), (data_dir / "proxies", 0o700)):
+    for directory, mode in (
+        (data_dir, 0o700),
+        (data_dir / "inputs", 0o700),
+        (data_dir / "results", 0o700),
+        (data_dir / "proxies", 0o700),
+    ):
         directory.mkdir(parents=True, exist_ok=True)
         os.chmod(directory, mode)
     upgrade(database_url)
@@ -125,6 +177,21 @@ def init(
     click.echo(f"actd: database {safe_url(database_url)} is ready")
     if not clusters:
         click.echo("actd: no clusters yet: add ARC CE URLs under `clusters:` in the config")
+
+
+# --------------------------------------------------------------------------- config
+
+
+@cli.command("config")
+@config_option
+def show_config(config_path: Path | None) -> None:
+    """Show the effective settings, each with the layer and file it came from
+    (defaults, site packages, /etc/actframework, --config, ACTD_* variables,
+    --set). Secrets (the JWT secret, database passwords) are masked."""
+    from actframework.layers import describe
+
+    config = load_config(config_path)
+    click.echo(describe(config.layered, config.layered.data, "actd"), nl=False)
 
 
 # --------------------------------------------------------------------------- db
@@ -179,6 +246,66 @@ def plugins() -> None:
 
         name, owners = next(iter(sorted(conflicts.items())))
         raise DuplicateBackendError(name, owners)
+
+
+@cli.command()
+@config_option
+@click.option("--json", "as_json", is_flag=True, help="Print the counts as JSON.")
+def report(config_path: Path | None, as_json: bool) -> None:
+    """Print the site's jobs per state, cluster and user."""
+    import json
+    from dataclasses import asdict
+
+    from actframework.report import render
+
+    store = open_store_for(load_config(config_path))
+    try:
+        counts = store.job_counts()
+    finally:
+        store.close()
+    if as_json:
+        click.echo(json.dumps([asdict(count) for count in counts], indent=1))
+    else:
+        click.echo(render(counts), nl=False)
+
+
+@cli.command()
+@config_option
+@click.option(
+    "--engine-age",
+    type=click.FloatRange(min=1),
+    default=60.0,
+    show_default=True,
+    help="Seconds since an engine's last heartbeat after which it counts as gone.",
+)
+@click.option(
+    "--proxy-warning",
+    type=click.FloatRange(min=0),
+    default=24.0,
+    show_default=True,
+    help="Hours before expiry from which a proxy of a user with jobs is warned about.",
+)
+def check(config_path: Path | None, engine_age: float, proxy_warning: float) -> None:
+    """Check this host: configuration, database schema, CA directory, engine
+    heartbeat, proxies nearing expiry, and each CE. Exit code as Nagios
+    plugins: 0 OK, 1 WARNING, 2 CRITICAL, 3 UNKNOWN."""
+    from datetime import timedelta
+
+    from actframework.check import Limits, Status, run_checks, summary
+
+    try:
+        config = load_config(config_path)
+    except ActError as exc:
+        click.echo(f"ACTD CRITICAL - configuration: {exc}")
+        sys.exit(Status.CRITICAL)
+    limits = Limits(engine_age=timedelta(seconds=engine_age), proxy_warning=timedelta(hours=proxy_warning))
+    try:
+        status, text = summary(run_checks(config, limits, open_store_for))
+    except Exception as exc:  # a check that cannot run: the plugin answer is UNKNOWN
+        click.echo(f"ACTD UNKNOWN - {type(exc).__name__}: {exc}")
+        sys.exit(Status.UNKNOWN)
+    click.echo(text, nl=False)
+    sys.exit(status)
 
 
 # --------------------------------------------------------------------------- run
@@ -244,10 +371,7 @@ def run(config_path: Path | None) -> None:
 
     config = _ready_config(config_path)
     command = [sys.executable, "-m", "actframework.actd"]
-    children = {
-        name: subprocess.Popen([*command, name, "--config", str(config.path)])
-        for name in ("serve", "engine")
-    }
+    children = {name: subprocess.Popen([*command, name, *config_arguments(config)]) for name in ("serve", "engine")}
     stopping = False
 
     def stop() -> None:

@@ -27,11 +27,21 @@ are wrapped where the caller needs to react to them, with the original kept as
     ├── TransportError
     ├── ServerError
     ├── X509Error
-    │   └── ProxyUnavailableError
-    ├── XRSLError
-    │   └── XRSLParseError
+    │   └── ProxyUnavailableError (also a CredentialUnavailableError)
+    ├── TokenError
+    │   ├── TokenIssuerError
+    │   └── TokenUnavailableError (also a CredentialUnavailableError)
+    ├── CredentialUnavailableError
+    │   └── ClusterCredentialError
+    ├── JobDescriptionError
+    │   ├── DescriptionParseError
+    │   ├── XRSLError
+    │   │   └── XRSLParseError (also a DescriptionParseError)
+    │   └── ADLError
+    │       └── ADLParseError (also a DescriptionParseError)
     └── ARCError
         ├── ARCHTTPError
+        │   └── ARCAuthError
         ├── ARCResponseError
         ├── ARCVersionError
         ├── CEUnreachableError
@@ -74,9 +84,7 @@ class UnknownBackendError(PluginError):
         self.name = name
         self.installed = sorted(installed)
         listing = ", ".join(self.installed) if self.installed else "none"
-        super().__init__(
-            f"unknown storage backend {name!r}; installed backends: {listing}"
-        )
+        super().__init__(f"unknown storage backend {name!r}; installed backends: {listing}")
 
 
 class DuplicateBackendError(PluginError):
@@ -88,8 +96,7 @@ class DuplicateBackendError(PluginError):
         self.name = name
         self.distributions = sorted(distributions)
         super().__init__(
-            f"storage backend {name!r} is registered by more than one distribution: "
-            + ", ".join(self.distributions)
+            f"storage backend {name!r} is registered by more than one distribution: " + ", ".join(self.distributions)
         )
 
 
@@ -176,20 +183,58 @@ class X509Error(ActError):
     proxy where one is needed, or does not chain to a trusted CA."""
 
 
-class ProxyUnavailableError(X509Error):
+class CredentialUnavailableError(ActError):
+    """The engine cannot act for a job's owner on a cluster now: their
+    credential (proxy or token) is gone, expired or unusable there. Only
+    that owner's jobs wait, with this as their ``Error``; the CE is not
+    taken for down."""
+
+
+class ProxyUnavailableError(X509Error, CredentialUnavailableError):
     """The engine cannot act for a job's owner: their delegated proxy was
     deleted, has expired or cannot be read. The job waits (and eventually
     times out) until the owner delegates a new proxy (``act proxy``)."""
 
 
-class XRSLError(ActError):
-    """A job description cannot be used: an attribute is missing or has a
-    value of the wrong form (e.g. an ``inputfiles`` entry that is not a pair)."""
+class TokenError(ActError):
+    """A bearer token was refused: not a JWT, signed with an algorithm actd
+    does not take (``none``, HMAC), from an issuer actd does not trust,
+    signed by a key its issuer does not publish, with a signature that does
+    not verify, expired or not yet valid, for another audience, or without a
+    scope actd needs. The message says which, and what the user can do."""
 
 
-class XRSLParseError(XRSLError):
-    """A job description is not valid xRSL. The message names the line and
-    column (both from 1) where parsing stopped, and what was expected."""
+class TokenIssuerError(TokenError):
+    """A trusted issuer's OIDC discovery document or key set could not be
+    fetched or read, so no token of it can be verified for now: the issuer's
+    fault or the network's, not the token's."""
+
+
+class TokenUnavailableError(TokenError, CredentialUnavailableError):
+    """The engine cannot act for a job's owner with their token: it was
+    deleted, has expired, or its audience does not include the cluster's.
+    The job waits until the owner hands over a new token (``act token``)."""
+
+
+class ClusterCredentialError(CredentialUnavailableError):
+    """A cluster cannot serve a job with its owner's kind of credential:
+    the cluster is configured for the other kind (``sites.<name>.auth``),
+    or it speaks REST 1.0, which takes no token delegation, and the job
+    has files the CE itself must transfer, or the CE refused this very
+    credential a short while ago. The cluster refuses the job (another
+    cluster of its list may take it); nothing is sent to it."""
+
+
+class JobDescriptionError(ActError):
+    """A job description cannot be used, whatever its language: catch this
+    where xRSL and ADL are handled alike (the server, the engine)."""
+
+
+class DescriptionParseError(JobDescriptionError):
+    """A job description is not valid in its language. The message names the
+    line and column (both from 1) where reading stopped, and what was wrong;
+    ``line``, ``column`` and ``source`` (a file name, if known) say it to
+    programs."""
 
     def __init__(self, message: str, line: int, column: int, source: str | None = None) -> None:
         self.line = line
@@ -197,6 +242,32 @@ class XRSLParseError(XRSLError):
         self.source = source
         where = f"{source}: " if source else ""
         super().__init__(f"{where}line {line}, column {column}: {message}")
+
+
+class XRSLError(JobDescriptionError):
+    """An xRSL job description cannot be used: an attribute is missing or has
+    a value of the wrong form (e.g. an ``inputfiles`` entry that is not a pair)."""
+
+
+class XRSLParseError(XRSLError, DescriptionParseError):
+    """A job description is not valid xRSL. The message names the line and
+    column (both from 1) where parsing stopped, and what was expected."""
+
+
+class ADLError(JobDescriptionError):
+    """An ADL job description cannot be used: an element the job needs has a
+    value of the wrong form (a ``Priority`` that is not a number). Reading a
+    document reports such faults as :class:`ADLParseError`, with where they
+    stand; this class itself is raised for documents built or changed by a
+    program, which have no positions."""
+
+
+class ADLParseError(ADLError, DescriptionParseError):
+    """A job description is not well-formed XML, carries a document type
+    declaration (refused: entity declarations are how XML bombs and file
+    disclosures work), is XML but not ADL, or lacks what ARC requires of an
+    element the job needs (an ``InputFile`` without a ``Name``). The message
+    names the line and column (both from 1) of the offending construct."""
 
 
 class ARCError(ActError):
@@ -215,6 +286,13 @@ class ARCHTTPError(ARCError):
         self.reason = reason
         prefix = f"{what}: " if what else ""
         super().__init__(f"{prefix}{status} {reason}".rstrip())
+
+
+class ARCAuthError(ARCHTTPError):
+    """The CE refused our credentials (proxy or token) for the whole request:
+    A-REX 6 answers 403, A-REX 7 500, both "User can't be assigned
+    configuration". A refusal, not a CE outage: the credentials need
+    renewing or the CE's configuration does not admit them."""
 
 
 class ARCResponseError(ARCError):

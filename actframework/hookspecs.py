@@ -1,25 +1,17 @@
-"""The storage hooks: the one contract that storage backends implement.
+"""The storage hooks: the contract between the core and storage backends.
 
-A storage backend decides where a job's input files wait until the job runs,
-and where its results can be read afterwards: on the aCT server itself
-(``actstore``), on a plain WebDAV server (``webdav``) or on a dCache door
-(``dcache``). Backends are separate distributions; each registers a factory in
-the entry-point group ``actframework.storage`` (see :mod:`actframework.plugins`).
+This is the core's specification module (pluggy reads the hook
+specifications from it). Backend authors import what they need from
+:mod:`actframework.storage`, which re-exports the records defined here with
+everything else a backend may use; ``docs/plugins.md`` is the guide.
 
-The factory is called with one keyword argument, ``options``: the backend's
-own settings (a mapping read from the client or server configuration). It
-returns an object whose methods, marked with :data:`hookimpl`, implement the
-four hooks below. A plugin author imports only this module::
-
-    from actframework.hookspecs import hookimpl, StagedFile
-
-    class MyBackend:
-        def __init__(self, options):
-            self.base_url = options["url"]
-
-        @hookimpl
-        def act_stage_inputs(self, context, job):
-            ...
+A storage backend decides where a job's input files wait until the job
+runs, and may keep results: on the aCT server itself (``actstore``), on a
+plain WebDAV server (``webdav``) or on a dCache door (``dcache``). The core
+does the aCT server's own file work itself (the engine uploads inputs that
+the server holds into the CE session and fetches outputs from the CE onto
+the server; ``act get`` downloads what the server holds): a backend deals
+only with its own storage.
 
 Exactly one backend is registered with a plugin manager at a time, so every
 hook is ``firstresult``: the backend's answer is the answer. Hooks receive
@@ -29,19 +21,17 @@ backend written against this version keeps working when fields are added.
 Who calls what, in the life of one job:
 
 1. ``act sub`` (client) creates the job on the server, then calls
-   :func:`act_stage_inputs` and :func:`act_rewrite_description`, then confirms
-   the job with the rewritten description.
-2. The engine, when it submits the job to a CE, calls
-   :func:`act_stage_inputs` and :func:`act_rewrite_description` again with
-   ``context.caller == Caller.ENGINE``: a backend whose files the CE cannot
-   fetch by itself (``actstore``) uploads them into the CE session there; a
-   URL-based backend leaves them to the CE's own data staging.
-3. After the job finished, the engine calls :func:`act_retrieve_results` to
-   bring the outputs where users can read them; ``act get`` (client) calls it
-   to download them.
-4. ``act clean``, ``act get`` and ``act kill`` (client) and the engine's
-   cleaner call :func:`act_clean_up` so that nothing a job staged is left
-   behind.
+   :func:`act_stage_inputs` and :func:`act_rewrite_description`, then
+   confirms the job with the rewritten description.
+2. The engine submits the description as confirmed; it uploads the inputs
+   the server holds into the CE session and the CE fetches the others
+   (URLs) itself. It calls no hook for that.
+3. ``act get`` (client) downloads what the server holds of the results,
+   then calls :func:`act_retrieve_results` so that the backend adds what its
+   own storage holds.
+4. ``act clean``, ``act get`` and ``act kill`` (client), and the engine's
+   cleaner (as the job's owner), call :func:`act_clean_up` so that nothing a
+   job staged is left behind.
 
 Transfers report to ``context.progress`` (:class:`TransferProgress`):
 ``expect`` what is coming, ``advance`` per chunk, ``file_done`` per file.
@@ -56,7 +46,7 @@ import enum
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Protocol
 from urllib.parse import urlparse
 
 import pluggy
@@ -69,7 +59,9 @@ hookimpl = pluggy.HookimplMarker(PROJECT_NAME)
 
 
 class Caller(enum.StrEnum):
-    """Which side of actframework calls a hook; backends act differently on each."""
+    """Which side of actframework calls a hook: information for logs and
+    messages. A backend does the same work on either side (the core does
+    what differs, such as the server's own files)."""
 
     CLIENT = "client"
     """The ``act`` command or the ``ACTClient`` library, on a user's machine."""
@@ -87,9 +79,12 @@ class Credentials:
     proxy: Path | None = None
     """The X.509 proxy file (certificate, key, chain) of the job's owner."""
     token: str | None = field(default=None, repr=False)
-    """A bearer token, for storage that accepts tokens instead of a proxy."""
+    """A bearer token of the job's owner, for storage that accepts tokens
+    instead of a proxy. Never the aCT server's own token: the server's data
+    area is :attr:`StorageContext.server`."""
     ca_dir: Path | None = None
-    """Directory of trusted CA certificates (the grid ``X509_CERT_DIR``)."""
+    """Trusted CA certificates: a hashed directory (the grid ``X509_CERT_DIR``)
+    or a PEM bundle (a site's ``ca_certificates``)."""
 
 
 class TransferProgress(Protocol):
@@ -126,27 +121,45 @@ SILENT: TransferProgress = _Silent()
 """The progress of callers that show none (the engine, scripts)."""
 
 
+class ServerFiles(Protocol):
+    """The aCT server's data area, as the user who calls a hook may use it.
+
+    For a backend whose storage is the aCT server itself (``actstore``):
+    the core implements it over the user's session with the server, so that
+    no backend needs the server's API or the user's token. It is given only
+    on the client side (``context.server``); the engine gives None.
+    """
+
+    def upload_input(self, job_id: int, name: str, source: Path, progress: TransferProgress = SILENT) -> str:
+        """Upload ``source`` as input ``name`` of job ``job_id`` (the job's
+        id on the server, :attr:`StorageJob.id`), streamed; returns the URL
+        it is kept at. ``progress`` is told the bytes as they go
+        (``advance``) and the file once it is complete (``file_done``); the
+        caller announces it (``expect``). Raises
+        :class:`~actframework.errors.StorageError` if the server refuses it
+        (the server keeps nothing of a failed upload)."""
+        ...
+
+
 @dataclass(frozen=True)
 class StorageContext:
     """The circumstances of one hook call."""
 
     caller: Caller
+    """Who calls (information only: backends act the same on both sides)."""
     credentials: Credentials = Credentials()
-    server_url: str | None = None
-    """Base URL of the aCT REST server (client side), for backends that store there."""
-    data_dir: Path | None = None
-    """The server's data directory (engine side), for backends that keep files there."""
-    ce: Any = None
-    """Engine side: the CE client (:class:`actframework.arc.ARCRest`), acting
-    as the job's owner, for backends that move files into or out of CE
-    sessions themselves. None on the client side."""
+    """What to authenticate with: the user's proxy on the client side, the
+    job owner's delegated proxy on the engine side."""
+    server: ServerFiles | None = None
+    """The aCT server's data area, for a backend that stores there; None
+    where there is none (on the engine side, in a backend's own tests)."""
     progress: TransferProgress = SILENT
     """Where to report transfers (``act`` draws a bar from it)."""
 
 
 @dataclass(frozen=True)
 class InputFile:
-    """One entry of a job description's ``inputfiles``."""
+    """One input file of a job description (xRSL ``inputfiles``, ADL ``InputFile``)."""
 
     name: str
     """The file's name in the job's session directory on the CE."""
@@ -180,18 +193,15 @@ class StorageJob:
     id: int
     """The aCT job id that users see (``clientjobs.id``); backends key their files by it."""
     description: str
-    """The job description text (xRSL)."""
+    """The job description text (xRSL or ADL; :mod:`actframework.jobdesc` reads both)."""
     inputs: tuple[InputFile, ...] = ()
+    """The description's input files (given to :func:`act_stage_inputs`)."""
     name: str | None = None
+    """The job's name, when the caller knows it (for messages)."""
     cluster: str | None = None
-    """Engine side: the CE the job is (being) submitted to."""
+    """The CE the job went to, when the caller knows it (information)."""
     ce_id: str | None = None
-    """Engine side: the job's id on the CE, once it has one."""
-    downloads: str = "/"
-    """Engine side: which outputs to retrieve, in aCT's ``downloadfiles``
-    notation: ``;``-separated session paths (``/`` for all, a trailing ``/``
-    for a directory and everything below) and ``diagnose=<dir>/`` (all
-    diagnose files into ``dir``) or ``diagnose=<dir>/<file>`` (one file)."""
+    """The job's id on its CE, when it has one (information)."""
 
 
 @dataclass(frozen=True)
@@ -201,20 +211,22 @@ class StagedFile:
     name: str
     """The file's name in the session directory (as :attr:`InputFile.name`)."""
     location: str
-    """A URL the CE can fetch, or a backend-specific location on the aCT host."""
+    """Where the file is now: a URL the CE can fetch, or (for files the
+    server holds) the URL the server keeps it at."""
     size: int
     """Bytes stored, so callers can report progress and check completeness."""
 
 
 @dataclass(frozen=True)
 class ResultLocation:
-    """Where a job's results are, after :func:`act_retrieve_results`."""
+    """What :func:`act_retrieve_results` added to the job's result directory."""
 
     job_id: int
     location: str
-    """URL or path of the directory holding the job's outputs."""
+    """URL or path of the directory the files came from (or went to)."""
     files: tuple[str, ...] = ()
-    """Paths of the retrieved files, relative to :attr:`location`."""
+    """Paths of the files the backend wrote, relative to the destination
+    (``/``-separated); empty when its storage holds no results."""
 
 
 @hookspec(firstresult=True)
@@ -223,39 +235,41 @@ def act_stage_inputs(context: StorageContext, job: StorageJob) -> Sequence[Stage
 
     Called by the client (``act sub``) once the server has given the job its
     id and before the job is confirmed: this is where user files leave the
-    user's machine. Called by the engine right after the CE accepted the job:
-    a backend whose locations the CE cannot fetch by itself moves the files
-    into the CE session here; a URL-based backend returns the files as already
-    staged. Returns one :class:`StagedFile` per local input, in input order.
+    user's machine. Local inputs are those with :attr:`InputFile.is_local`;
+    the others (URLs) are left to the CE. Returns one :class:`StagedFile` per
+    local input, in input order, each announced to ``context.progress``.
     Raises :class:`actframework.errors.StorageError` if a file cannot be
-    staged; nothing the call staged may be left half-written.
+    staged (a missing file before anything is stored); nothing the call
+    staged may be left half-written.
     """
 
 
 @hookspec(firstresult=True)
-def act_rewrite_description(
-    context: StorageContext, job: StorageJob, staged: Sequence[StagedFile]
-) -> str:
+def act_rewrite_description(context: StorageContext, job: StorageJob, staged: Sequence[StagedFile]) -> str:
     """Return the job description rewritten for where its inputs were staged.
 
-    Called by the client after :func:`act_stage_inputs`, before the job is
-    confirmed, and by the engine before it submits the job to a CE. A backend
-    that the CE can read from points each staged input at its URL (and may
-    direct outputs to its storage too); one that uploads into the CE session
-    returns the description with the sources the CE expects there. The text
-    returned must be a valid description of the same job.
+    Called by the client right after :func:`act_stage_inputs`, with what it
+    returned; the text returned is what the server keeps and the engine
+    submits. A backend that the CE can read from points each staged input at
+    its URL (and may direct outputs to its storage too); one whose files the
+    server holds returns the description as it is (the server points local
+    inputs at its own copies). The text returned must be a valid
+    description of the same job, in the language it came in: change it with
+    ``parse``, ``set_inputs`` / ``set_outputs`` and ``unparse`` (from
+    :mod:`actframework.storage`), which read and write xRSL and ADL alike.
     """
 
 
 @hookspec(firstresult=True)
-def act_retrieve_results(
-    context: StorageContext, job: StorageJob, destination: Path
-) -> ResultLocation:
-    """Bring the job's results to ``destination`` and say what arrived.
+def act_retrieve_results(context: StorageContext, job: StorageJob, destination: Path) -> ResultLocation:
+    """Add to ``destination`` the job's results that the backend's storage holds.
 
-    Called by the engine when a finished job's outputs are fetched from the
-    CE, and by the client (``act get``) to download them to the user's
-    machine. Partial downloads are removed before an error is raised.
+    Called by the client (``act get``) after it downloaded into
+    ``destination`` (a directory that exists) what the aCT server holds of
+    the job's results. A backend whose storage holds none returns a
+    :class:`ResultLocation` without files. A file is written whole or not
+    at all (a temporary name, renamed when complete); on an error the
+    files the call wrote are removed before it is raised.
     """
 
 
@@ -264,7 +278,9 @@ def act_clean_up(context: StorageContext, job: StorageJob) -> bool:
     """Remove everything this backend stored for the job.
 
     Called by the client on ``act clean``, ``act get`` (after a successful
-    download) and ``act kill``, and by the engine's cleaner. Must be
+    download) and ``act kill``, and by the engine (its cleaner, and when a
+    client never did it) as the job's owner, with the owner's delegated
+    proxy. The core removes what the aCT server holds itself. Must be
     idempotent: cleaning what is already gone is success. Returns True when
     something was removed.
     """

@@ -1,8 +1,13 @@
-"""HTTPClient: the one HTTP layer of actframework, on ``requests``.
+"""HTTPClient: the HTTP layer of actframework, on ``requests``.
 
 The engine (towards ARC CEs), the storage plugins (towards WebDAV and dCache)
-and the client (towards the aCT server) all speak through :class:`HTTPClient`,
-so that the things that are easy to get wrong are done right once:
+and the client's file transfers (towards the aCT server) all speak through
+:class:`HTTPClient`, so that the things that are easy to get wrong are done
+right once. The rules themselves (trusted CAs, retry policy) are in
+:mod:`actframework.httpbase`, which the two clients on the standard library
+follow too: the ``act`` client's JSON calls (:mod:`actframework.client.jsonhttp`,
+whose commands would otherwise spend most of their start importing requests)
+and the dCache uploads (a socket of their own). What HTTPClient does:
 
 * **TLS is verified, always by default**, against a grid CA directory
   (``X509_CERT_DIR``) or a CA file. ``trust_env`` is off: ``REQUESTS_CA_BUNDLE``
@@ -31,59 +36,51 @@ import io
 import json as jsonlib
 import logging
 import os
-import random
 import secrets
 import socket
 import time
-from collections.abc import Callable, Iterator, Mapping, Sequence
-from dataclasses import dataclass
+from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
-from typing import IO, Any, Union
+from typing import IO, Any
 from urllib.parse import urlsplit
 
 import requests
 from requests.adapters import HTTPAdapter
 
-from actframework import __version__
 from actframework.errors import TransportError
 from actframework.hookspecs import SILENT, TransferProgress
+from actframework.httpbase import (  # the rules, re-exported for callers of this module
+    DEFAULT_CA_DIR,
+    RETRY_STATUSES,
+    SAFE_METHODS,
+    USER_AGENT,
+    ParamValue,
+    RetryPolicy,
+    default_ca_location,
+    encode_params,
+)
+
+__all__ = [
+    "DEFAULT_CA_DIR",
+    "RETRY_STATUSES",
+    "SAFE_METHODS",
+    "SEND_BLOCK",
+    "Body",
+    "HTTPClient",
+    "ParamValue",
+    "Progress",
+    "RetryPolicy",
+    "default_ca_location",
+    "encode_params",
+    "save_body",
+]
 
 log = logging.getLogger(__name__)
 
-RETRY_STATUSES = frozenset({502, 503, 504})
-SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS", "PUT", "DELETE", "PROPFIND", "MKCOL"})
-DEFAULT_CA_DIR = Path("/etc/grid-security/certificates")
-
-Body = Union[bytes, str, Path, IO[bytes], Iterator[bytes], None]
-ParamValue = Union[str, int, float, Sequence[Union[str, int]], None]
+Body = bytes | str | Path | IO[bytes] | Iterator[bytes] | None
 #: Called with the bytes of a request body as they are sent (negative when a
 #: retry starts the body again), for progress bars.
 Progress = Callable[[int], None]
-
-
-def default_ca_location() -> str | bool:
-    """Where to find trusted CAs when the caller gave none: ``$X509_CERT_DIR``,
-    else the grid default directory if it exists, else the system bundle."""
-    from_env = os.environ.get("X509_CERT_DIR")
-    if from_env:
-        return from_env
-    if DEFAULT_CA_DIR.is_dir():
-        return str(DEFAULT_CA_DIR)
-    return True
-
-
-def encode_params(params: Mapping[str, ParamValue] | None) -> dict[str, str]:
-    """Query parameters with list values comma-joined (``id=1,2,3``), as
-    A-REX and the aCT server expect; ``None`` values are left out."""
-    encoded: dict[str, str] = {}
-    for key, value in (params or {}).items():
-        if value is None:
-            continue
-        if isinstance(value, (list, tuple)):
-            encoded[key] = ",".join(str(v) for v in value)
-        else:
-            encoded[key] = str(value)
-    return encoded
 
 
 class _CountingReader:
@@ -187,24 +184,6 @@ def _quickack(response: requests.Response) -> None:
         pass
 
 
-@dataclass(frozen=True)
-class RetryPolicy:
-    """How often and how patiently requests that are safe to repeat are retried."""
-
-    attempts: int = 4
-    """Total tries, the first included."""
-    backoff: float = 0.5
-    """Seconds before the first retry; doubled for each further one (with jitter)."""
-    max_sleep: float = 10.0
-    statuses: frozenset[int] = RETRY_STATUSES
-    """Answers worth another try (storage that reports a busy pool as 500 adds it)."""
-
-    def delay(self, retry: int, retry_after: str | None = None) -> float:
-        if retry_after and retry_after.isdigit():
-            return min(float(retry_after), self.max_sleep)
-        return min(self.backoff * (2**retry) * (0.5 + random.random() / 2), self.max_sleep)
-
-
 #: Bytes per send of a request body read from a file. urllib3 sends 16 KiB
 #: at a time by default: for a large upload over TLS that is many small
 #: writes and Python round trips, and half of curl's throughput.
@@ -261,7 +240,7 @@ class HTTPClient:
             session.verify = default_ca_location()
         if self.proxy is not None:
             session.cert = str(self.proxy)
-        session.headers["User-Agent"] = f"actframework/{__version__}"
+        session.headers["User-Agent"] = USER_AGENT
         adapter = _Adapter(pool_connections=4, pool_maxsize=pool_size, max_retries=0)
         session.mount("https://", adapter)
         session.mount("http://", adapter)
@@ -333,8 +312,14 @@ class HTTPClient:
                 started = time.monotonic()
                 try:
                     response = self._session.request(
-                        method, url, params=query, data=body.open(), headers=send_headers,
-                        stream=True, timeout=timeout or self.timeout, allow_redirects=allow_redirects,
+                        method,
+                        url,
+                        params=query,
+                        data=body.open(),
+                        headers=send_headers,
+                        stream=True,
+                        timeout=timeout or self.timeout,
+                        allow_redirects=allow_redirects,
                     )
                 except (requests.ConnectionError, requests.Timeout) as exc:
                     if attempt + 1 < attempts and _worth_retrying(exc):
@@ -348,8 +333,7 @@ class HTTPClient:
                 _quickack(response)
                 if response.status_code in self.retry.statuses and attempt + 1 < attempts:
                     pause = self.retry.delay(attempt, response.headers.get("Retry-After"))
-                    log.info("%s %s: HTTP %d; retrying in %.1f s", method, url,
-                             response.status_code, pause)
+                    log.info("%s %s: HTTP %d; retrying in %.1f s", method, url, response.status_code, pause)
                     response.close()
                     time.sleep(pause)
                     continue
@@ -358,8 +342,7 @@ class HTTPClient:
                         response.content  # noqa: B018  (reads and caches the body)
                     except requests.RequestException as exc:
                         raise TransportError(f"{method} {url}: {_reason(exc)}") from exc
-                log.debug("%s %s -> %d (%.3f s)", method, url, response.status_code,
-                          time.monotonic() - started)
+                log.debug("%s %s -> %d (%.3f s)", method, url, response.status_code, time.monotonic() - started)
                 return response
         finally:
             body.close()
@@ -382,9 +365,7 @@ class HTTPClient:
         except ValueError:
             if response.status_code >= 400:
                 return response.status_code, {"msg": text.strip()[:500]}
-            raise TransportError(
-                f"{method} {self.url_for(path)}: expected JSON, got: {text.strip()[:80]!r}"
-            ) from None
+            raise TransportError(f"{method} {self.url_for(path)}: expected JSON, got: {text.strip()[:80]!r}") from None
 
 
 def _worth_retrying(exc: requests.RequestException) -> bool:
@@ -418,8 +399,12 @@ def _reason(exc: BaseException) -> str:
     return exc.__class__.__name__
 
 
-def save_body(response: requests.Response, destination: Path, progress: TransferProgress = SILENT,
-              chunk_size: int = 8 * 1024 * 1024) -> int:
+def save_body(
+    response: requests.Response,
+    destination: Path,
+    progress: TransferProgress = SILENT,
+    chunk_size: int = 8 * 1024 * 1024,
+) -> int:
     """Stream a response body to ``destination`` through a temporary name in
     the same directory, renamed into place when complete: an interrupted or
     failed download leaves nothing. ``progress`` learns the size (when the

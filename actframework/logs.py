@@ -34,6 +34,22 @@ def configure(level: str = "info") -> None:
     """Log to stderr at ``level`` with :class:`KeyValueFormatter`."""
     handler = logging.StreamHandler()
     handler.setFormatter(KeyValueFormatter("%(asctime)s %(levelname)s %(name)s %(message)s"))
+    handler.addFilter(_quiet_pool_reset)
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(level.upper())
+
+
+def _quiet_pool_reset(record: logging.LogRecord) -> bool:
+    """SQLAlchemy's pool logs a traceback when a connection it takes back
+    cannot be rolled back because the database went away: the store already
+    reports the outage once, and the pool drops that connection, so one
+    line says it without the traceback."""
+    if record.name.startswith("sqlalchemy.pool") and record.exc_info and "during reset" in str(record.msg):
+        error = record.exc_info[1]
+        record.msg = "a database connection was dropped on its return to the pool: %s"
+        record.args = (error,)
+        record.exc_info = None
+        record.exc_text = None
+        record.levelno, record.levelname = logging.WARNING, "WARNING"
+    return True

@@ -110,9 +110,7 @@ class StorageManager:
             raise BackendLoadError(f"storage backend {name!r} is not valid: {exc}") from exc
         missing = [h for h in HOOK_NAMES if not getattr(self.pm.hook, h).get_hookimpls()]
         if missing:
-            raise BackendLoadError(
-                f"storage backend {name!r} does not implement: {', '.join(missing)}"
-            )
+            raise BackendLoadError(f"storage backend {name!r} does not implement: {', '.join(missing)}")
 
     def _call(self, hook: str, **kwargs: Any) -> Any:
         result = getattr(self.pm.hook, hook)(**kwargs)
@@ -124,19 +122,25 @@ class StorageManager:
         """See :func:`actframework.hookspecs.act_stage_inputs`."""
         return list(self._call("act_stage_inputs", context=context, job=job))
 
-    def rewrite_description(
-        self, context: StorageContext, job: StorageJob, staged: Sequence[StagedFile]
-    ) -> str:
+    def rewrite_description(self, context: StorageContext, job: StorageJob, staged: Sequence[StagedFile]) -> str:
         """See :func:`actframework.hookspecs.act_rewrite_description`."""
-        return self._call("act_rewrite_description", context=context, job=job, staged=staged)
+        text = self._call("act_rewrite_description", context=context, job=job, staged=staged)
+        if not isinstance(text, str):
+            raise StorageError(
+                f"storage backend {self.name!r} returned {type(text).__name__}, not the description's"
+                " text, from act_rewrite_description"
+            )
+        return text
 
-    def retrieve_results(
-        self, context: StorageContext, job: StorageJob, destination: Path
-    ) -> ResultLocation:
+    def retrieve_results(self, context: StorageContext, job: StorageJob, destination: Path) -> ResultLocation:
         """See :func:`actframework.hookspecs.act_retrieve_results`."""
-        return self._call(
-            "act_retrieve_results", context=context, job=job, destination=destination
-        )
+        location = self._call("act_retrieve_results", context=context, job=job, destination=destination)
+        if not isinstance(location, ResultLocation):
+            raise StorageError(
+                f"storage backend {self.name!r} returned {type(location).__name__}, not a"
+                " ResultLocation, from act_retrieve_results"
+            )
+        return location
 
     def clean_up(self, context: StorageContext, job: StorageJob) -> bool:
         """See :func:`actframework.hookspecs.act_clean_up`."""
@@ -162,7 +166,7 @@ def load_backend(name: str, options: Mapping[str, Any] | None = None) -> Storage
             raise exc
         raise BackendLoadError(f"storage backend {name!r} failed to load: {exc}") from exc
 
-    driver = DriverManager(
+    driver: DriverManager[object] = DriverManager(
         namespace=ENTRY_POINT_GROUP,
         name=name,
         invoke_on_load=True,

@@ -3,30 +3,40 @@
 Against a real A-REX on loopback, in one run, interleaved, 3 rounds:
 
 * submission of 100 single-job xRSL descriptions, each with one small local
-  input file that the client uploads into the job's session:
-  - ours: ``ARCRest.submit_jobs(descriptions, input_dir=..., workers=10)``,
-    timed around the call (no delegation: the jobs need uploads only);
-  - pyarcrest 0.5 (own venv, run as a subprocess): ``createJobs`` of one
-    ``+`` xRSL holding the 100 jobs, then ``uploadJobFiles(workers=10)``;
+  input file that the client uploads into the job's session, and one proxy
+  delegation that the jobs name, as a user's jobs on a CE do:
+  - ours, the engine's steps: ``create_delegation``, ``prepare_job`` for
+    each description, one ``post_jobs`` for all, ``upload_inputs(workers=10)``,
+    timed together;
+  - pyarcrest 0.5 (own venv, run as a subprocess): ``createDelegation``,
+    ``createJobs`` of one ``+`` xRSL holding the 100 jobs (each naming the
+    delegation), then ``uploadJobFiles(workers=10)``, timed together;
   - ``arcsub -T arcrest`` of 100 ``.xrsl`` files, the whole process timed.
-* one status query of 100 finished jobs: ``get_jobs_status``,
-  pyarcrest's ``getJobsStatus`` and an ``arcstat -a`` process. All three ask
-  about the same jobs: those arcsub submitted in that round, once they have
-  all finished (arcstat can only query jobs in its job list).
+    It makes a delegation and a POST per job and queries the CE's info
+    first; no client of ours does that work, so its time is shown, not
+    divided by.
+* one status query of 100 finished jobs: ``get_jobs_status`` against
+  pyarcrest's ``getJobsStatus``, both in process, and our ``actd arc jobs
+  status`` process against an ``arcstat -a`` process, both timed whole. All
+  ask about the same jobs: those arcsub submitted in that round, once they
+  have all finished (arcstat can only query jobs in its job list).
+
+Every submission is checked, outside the timing: all jobs must finish, and
+each job's ``out.txt`` (a copy of its uploaded input) must hold exactly the
+input of that job (matched through the job name the CE reports).
 
 The in-process clients connect right before the timed call (that first
 request is their warm-up); the processes are timed whole. Every measurement
 starts with an empty CE: between measurements the jobs are killed (unless
 finished), cleaned and waited for until ``GET /jobs`` is empty, and the
-delegations arcsub leaves behind (one per job) are deleted, all outside the
-timing.
+delegations are deleted, all outside the timing.
 
 The CE is a private one (own state dir and port, see ``--ce-dir`` and
 ``--ce-port``), so that cleaning it never touches jobs of a test session on
 the shared CE; it is started by ``scripts/arc-ce/start`` and stopped again
 if this run started it.
 
-Last line: ``RESULT submit_vs_pyarcrest=.. submit_vs_arcsub=.. status_vs_pyarcrest=.. status_vs_arcsub=..``,
+Last line: ``RESULT submit_vs_pyarcrest=.. status_vs_pyarcrest=.. status_vs_arcstat=..``,
 each our median time divided by the peer's median time.
 
 The same file is also the pyarcrest worker: run by the pyarcrest venv's
@@ -40,7 +50,6 @@ import argparse
 import json
 import os
 import re
-import shlex
 import shutil
 import statistics
 import subprocess
@@ -49,29 +58,31 @@ import tempfile
 import time
 from collections import Counter
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-REPO = Path(__file__).resolve().parent.parent
-CACHE = Path(os.environ.get("ACTF_BENCH_CACHE", "/tmp/actframework-bench"))
+if TYPE_CHECKING:  # the pyarcrest worker side of this file imports nothing of actframework
+    from actframework.arc.rest import ARCRest
+
+from benchkit import CACHE, REPO, BenchError, empty_ce, log, run_checked, start_ce, stop_ce
+
 PYARCREST_REQUIREMENTS = ("pyarcrest==0.5", "cryptography<38")
 ROUNDS = 3
 JOBS = 100
 WORKERS = 10
 SETTLE = 5.0
 """Seconds of quiet on the emptied CE before each submission."""
-TERMINAL = frozenset({"FINISHED", "FAILED", "KILLED", "WIPED"})
 
 JOB_TEMPLATE = (
     '(executable="/bin/sh")(arguments="-c" "cat in.txt > out.txt")'
     '(inputfiles=("in.txt" "{source}"))(outputfiles=("out.txt" ""))(jobname="b{n}")'
 )
+DELEGATION_MARK = "@DELEGATION@"
+"""Stands for the delegation id in pyarcrest's xRSL until its worker has one."""
 
 
-class BenchError(Exception):
-    """A measurement or the setup failed; the message says why."""
-
-
-def log(message: str) -> None:
-    print(message, file=sys.stderr, flush=True)
+def expected_output(n: int) -> bytes:
+    """What job ``b<n>`` writes to out.txt: its input file, copied."""
+    return f"input of job {n}\n".encode()
 
 
 # ---------------------------------------------------------------- pyarcrest worker
@@ -89,7 +100,9 @@ def pyarcrest_worker(mode: str, spec_path: str) -> int:
     try:
         if mode == "submit":
             t0 = time.perf_counter()
-            created = client.createJobs(spec["description"], isADL=False)
+            delegation_id = client.createDelegation()
+            description = spec["description"].replace(DELEGATION_MARK, delegation_id)
+            created = client.createJobs(description, isADL=False)
             t1 = time.perf_counter()
             ids = [r.value[0] for r in created if not r.error]
             failed = [str(r.value) for r in created if r.error]
@@ -134,42 +147,6 @@ def ensure_pyarcrest_venv(venv: Path) -> Path:
     return python
 
 
-def run_checked(cmd: list[str], what: str, **kwargs: object) -> subprocess.CompletedProcess[str]:
-    try:
-        done = subprocess.run(cmd, check=False, capture_output=True, text=True, **kwargs)  # type: ignore[call-overload]
-    except (OSError, subprocess.TimeoutExpired) as exc:
-        raise BenchError(f"{what}: {exc}") from None
-    if done.returncode != 0:
-        raise BenchError(f"{what} failed (exit {done.returncode}):\n{(done.stderr or done.stdout).strip()[-2000:]}")
-    return done
-
-
-def start_ce(ce_dir: Path, port: int) -> dict[str, str]:
-    """Start (or reuse) the bench's own CE; its exports as a dict."""
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("ARC_CE_", "X509_"))}
-    env["ARC_CE_PORT"] = str(port)
-    log(f"starting the CE in {ce_dir} on port {port} ...")
-    done = run_checked([str(REPO / "scripts" / "arc-ce" / "start"), str(ce_dir)],
-                       "scripts/arc-ce/start", env=env, timeout=900)
-    exports: dict[str, str] = {}
-    for line in done.stdout.splitlines():
-        if line.startswith("export "):
-            name, _, value = line[len("export "):].partition("=")
-            exports[name] = shlex.split(value)[0] if value else ""
-    for name in ("ARC_CE_URL", "X509_USER_PROXY", "X509_CERT_DIR", "ARC_CE_STARTED"):
-        if name not in exports:
-            raise BenchError(f"scripts/arc-ce/start printed no {name}")
-    return exports
-
-
-def stop_ce(ce_dir: Path) -> None:
-    log("stopping the CE ...")
-    done = subprocess.run([str(REPO / "scripts" / "arc-ce" / "stop"), str(ce_dir)],
-                          check=False, capture_output=True, text=True, timeout=120)
-    if done.returncode != 0:
-        log(f"scripts/arc-ce/stop failed (exit {done.returncode}): {done.stderr.strip()}")
-
-
 class Inputs:
     """The job descriptions and input files every client submits."""
 
@@ -183,14 +160,17 @@ class Inputs:
         for n in range(jobs):
             name = f"in-{n}.txt"
             path = self.dir / name
-            path.write_text(f"input of job {n}\n")
+            path.write_bytes(expected_output(n))
             self.files.append(path)
             text = "&" + JOB_TEMPLATE.format(source=name, n=n)
             self.descriptions.append(text)
             (self.dir / f"j-{n}.xrsl").write_text(text + "\n")
             self.xrsl_files.append(f"j-{n}.xrsl")
-            pyarcrest_jobs.append("(&" + JOB_TEMPLATE.format(source="", n=n) + ")")
-        # pyarcrest submits the raw document: the sources must already be empty.
+            pyarcrest_jobs.append(
+                "(&" + JOB_TEMPLATE.format(source="", n=n) + f'(delegationid="{DELEGATION_MARK}"))'
+            )
+        # pyarcrest submits the raw document: the sources must already be
+        # empty and the delegation named (as its submitJobs does on REST 1.0).
         self.pyarcrest_description = "+" + "".join(pyarcrest_jobs)
         self.pyarcrest_inputs = [{"in.txt": str(path)} for path in self.files]
 
@@ -223,32 +203,11 @@ class Bench:
     # ------------------------------------------------------------ cleaning
 
     def empty_ce(self, settle: float = SETTLE, timeout: float = 180.0) -> None:
-        """Kill (unless finished) and clean every job, delete every
-        delegation, wait until the CE lists none, then let it settle."""
-        from concurrent.futures import ThreadPoolExecutor
-
-        with self.connect() as rest:
-            deadline = time.monotonic() + timeout
-            cleaned_at = -1e9
-            while ids := [job.id for job in rest.get_jobs_list()]:
-                if time.monotonic() > deadline:
-                    raise BenchError(f"the CE still lists {len(ids)} jobs {timeout:.0f} s after cleaning")
-                if time.monotonic() - cleaned_at > 10:
-                    states = rest.get_jobs_status(ids)
-                    running = [r.job_id for r in states if not (r.ok and r.value in TERMINAL)]
-                    if running:
-                        rest.kill_jobs(running)
-                    rest.clean_jobs(ids)
-                    cleaned_at = time.monotonic()
-                time.sleep(0.5)
-            while delegations := rest.list_delegations():
-                if time.monotonic() > deadline:
-                    raise BenchError(f"the CE still holds {len(delegations)} delegations")
-                with ThreadPoolExecutor(self.workers) as pool:
-                    list(pool.map(lambda d: rest.delete_delegation(d.id), delegations))
+        """Empty the CE (``benchkit.empty_ce``), then let it settle."""
+        empty_ce(self.connect, timeout, self.workers)
         time.sleep(settle)
 
-    def wait_finished(self, ids: list[str], timeout: float = 180.0) -> float:
+    def wait_finished(self, ids: list[str], who: str = "arcsub", timeout: float = 180.0) -> float:
         """Poll until every job is FINISHED; seconds waited."""
         started = time.monotonic()
         with self.connect() as rest:
@@ -258,14 +217,29 @@ class Bench:
                     return time.monotonic() - started
                 bad = {s: n for s, n in states.items() if s in ("FAILED", "KILLED", "WIPED", "error")}
                 if bad:
-                    raise BenchError(f"arcsub's jobs did not all finish: {dict(states)}")
+                    raise BenchError(f"{who}'s jobs did not all finish: {dict(states)}")
                 if time.monotonic() - started > timeout:
-                    raise BenchError(f"arcsub's jobs not all FINISHED after {timeout:.0f} s: {dict(states)}")
+                    raise BenchError(f"{who}'s jobs not all FINISHED after {timeout:.0f} s: {dict(states)}")
                 time.sleep(1.0)
 
     # ------------------------------------------------------------ submission
 
-    def submit_ours(self) -> dict[str, float]:
+    def verify(self, ids: list[str], who: str) -> None:
+        """Every job of ``ids`` finished and its out.txt holds its own input;
+        BenchError otherwise (a submission that did not do the work does not count)."""
+        self.wait_finished(ids, who)
+        with self.connect() as rest:
+            names = {r.job_id: r.unwrap().name for r in rest.get_jobs_info(ids)}
+            wrong = []
+            for job_id in ids:
+                name = names.get(job_id) or ""
+                content = b"".join(rest.read_file(job_id, "out.txt"))
+                if not name.startswith("b") or content != expected_output(int(name[1:])):
+                    wrong.append(f"{job_id} ({name or 'no name'}): {content[:40]!r}")
+        if wrong:
+            raise BenchError(f"{who}: {len(wrong)} of {len(ids)} jobs did not get their input, e.g. {wrong[:3]}")
+
+    def submit_ours(self) -> tuple[dict[str, float], list[str]]:
         rest = self.connect()  # GET /rest: the warm-up, outside the timing
         timed: dict[str, float] = {}
         create = rest.create_jobs
@@ -280,17 +254,34 @@ class Bench:
         rest.create_jobs = create_timed  # type: ignore[method-assign]
         try:
             t0 = time.perf_counter()
-            batch = rest.submit_jobs(self.inputs.descriptions, input_dir=self.inputs.dir, workers=self.workers)
+            ids, failed = self.submit_steps(rest)
             total = time.perf_counter() - t0
         finally:
             rest.close()
-        failed = [f"{r.job_id or '?'}: {r.error}" for r in batch.results if not r.ok]
-        if failed or len(batch.results) != self.jobs:
+        if failed:
             raise BenchError(f"actframework: {len(failed)} of {self.jobs} jobs failed, e.g. {failed[:3]}")
-        if batch.delegation_id is not None:
-            raise BenchError("actframework made a delegation it was not asked for")
         return {"total": total, "post": timed.get("post", float("nan")),
-                "rest": total - timed.get("post", float("nan"))}
+                "rest": total - timed.get("post", float("nan"))}, ids
+
+    def submit_steps(self, rest: ARCRest) -> tuple[list[str], list[str]]:
+        """The engine's steps for the descriptions: the CE ids, and what
+        failed, one line each."""
+        from actframework import jobdesc
+        from actframework.arc.submit import post_jobs, prepare_job
+        from actframework.arc.transfer import Upload, upload_inputs
+
+        delegation_id = rest.create_delegation(self.proxy)
+        prepared = [prepare_job(jobdesc.parse_one(text), input_dir=self.inputs.dir, delegation_id=delegation_id,
+                                into_description=rest.version == "1.0")
+                    for text in self.inputs.descriptions]
+        created = post_jobs(rest, prepared, delegation_id=delegation_id)
+        ids = [r.job_id for r in created if r.ok and r.job_id]
+        failed = [f"{r.job_id or '?'}: {r.error}" for r in created if not r.ok]
+        if failed or len(created) != len(prepared):
+            return ids, failed or [f"the CE answered {len(created)} results for {len(prepared)} jobs"]
+        errors = upload_inputs(rest, [Upload(r.job_id, job.uploads) for r, job in zip(created, prepared, strict=True)],
+                               self.workers)
+        return ids, [f"{r.job_id}: {e[0]}" for r, e in zip(created, errors, strict=True) if e]
 
     def run_pyarcrest(self, mode: str, spec: dict[str, object]) -> dict[str, object]:
         spec_path = self.work / f"pyarcrest-{mode}.json"
@@ -302,7 +293,7 @@ class Bench:
         except (ValueError, IndexError):
             raise BenchError(f"pyarcrest {mode}: no JSON result, output: {done.stdout[-500:]!r}") from None
 
-    def submit_pyarcrest(self) -> dict[str, float]:
+    def submit_pyarcrest(self) -> tuple[dict[str, float], list[str]]:
         out = self.run_pyarcrest("submit", {
             "description": self.inputs.pyarcrest_description,
             "inputs": self.inputs.pyarcrest_inputs,
@@ -311,7 +302,8 @@ class Bench:
         errors = out["errors"]
         if errors or len(out["ids"]) != self.jobs:  # type: ignore[arg-type]
             raise BenchError(f"pyarcrest: {len(out['ids'])} jobs created, errors: {errors[:3]}")  # type: ignore[arg-type,index]
-        return {"total": out["total"], "post": out["create"], "rest": out["upload"]}  # type: ignore[dict-item]
+        timings = {"total": out["total"], "post": out["create"], "rest": out["upload"]}
+        return timings, list(out["ids"])  # type: ignore[return-value,call-overload]
 
     def submit_arcsub(self, joblist: Path) -> tuple[dict[str, float], list[str]]:
         cmd = ["arcsub", "-C", self.url, "-T", "arcrest", "-j", str(joblist), *self.inputs.xrsl_files]
@@ -346,6 +338,23 @@ class Bench:
             raise BenchError(f"pyarcrest status: {out['states']}")
         return float(out["status"])  # type: ignore[arg-type]
 
+    def status_cli(self, ids: list[str]) -> float:
+        """``actd arc jobs status URL IDS...`` as a whole process, as arcstat is timed."""
+        actd = Path(sys.executable).with_name("actd")
+        cmd = [str(actd), "arc", "--proxy", self.proxy, "--ca-dir", self.ca_dir, "jobs", "status", self.url, *ids]
+        t0 = time.perf_counter()
+        try:
+            done = subprocess.run(cmd, check=False, cwd=self.work, env=self.arc_env, capture_output=True, text=True,
+                                  timeout=120)
+        except subprocess.TimeoutExpired:
+            raise BenchError("actd arc jobs status: still running after 120 s") from None
+        elapsed = time.perf_counter() - t0
+        finished = len(re.findall(r"^\S+\s+FINISHED$", done.stdout, re.MULTILINE))
+        if done.returncode != 0 or finished != len(ids):
+            raise BenchError(f"actd arc jobs status: exit {done.returncode}, {finished} of {len(ids)} jobs FINISHED:\n"
+                             f"{(done.stderr + done.stdout).strip()[-2000:]}")
+        return elapsed
+
     def status_arcstat(self, joblist: Path) -> float:
         cmd = ["arcstat", "-j", str(joblist), "-a"]
         t0 = time.perf_counter()
@@ -367,28 +376,31 @@ class Bench:
         self.empty_ce()
         records: list[dict[str, object]] = []
         submitters = ["ours", "pyarcrest", "arcsub"]
-        checkers = ["ours", "pyarcrest", "arcstat"]
+        checkers = ["ours", "pyarcrest", "cli", "arcstat"]
         for r in range(rounds):
             record: dict[str, object] = {}
             order = submitters[r % 3:] + submitters[: r % 3]
             for who in order:
                 log(f"round {r + 1}: submit, {who} ...")
                 if who == "ours":
-                    record["submit_ours"] = self.submit_ours()
+                    record["submit_ours"], ids = self.submit_ours()
                 elif who == "pyarcrest":
-                    record["submit_pyarcrest"] = self.submit_pyarcrest()
+                    record["submit_pyarcrest"], ids = self.submit_pyarcrest()
                 else:
                     joblist = self.work / f"jobs-{r + 1}.dat"
                     record["submit_arcsub"], ids = self.submit_arcsub(joblist)
-                    log(f"round {r + 1}: waiting for arcsub's jobs to finish ...")
-                    self.wait_finished(ids)
+                log(f"round {r + 1}: checking {who}'s jobs: finished, each with its own input ...")
+                self.verify(ids, who)
+                if who == "arcsub":
                     time.sleep(1.0)
-                    for check in checkers[r % 3:] + checkers[: r % 3]:
+                    for check in checkers[r % 4:] + checkers[: r % 4]:
                         log(f"round {r + 1}: status, {check} ...")
                         if check == "ours":
                             record["status_ours"] = self.status_ours(ids)
                         elif check == "pyarcrest":
                             record["status_pyarcrest"] = self.status_pyarcrest(ids)
+                        elif check == "cli":
+                            record["status_cli"] = self.status_cli(ids)
                         else:
                             record["status_arcstat"] = self.status_arcstat(joblist)
                         time.sleep(1.0)
@@ -415,6 +427,7 @@ def report(records: list[dict[str, object]]) -> str:
         ("arcsub", lambda rec: submit(rec, "submit_arcsub", "total"), 2),
         ("ours status", lambda rec: float(rec["status_ours"]), 4),  # type: ignore[arg-type]
         ("pyarcrest status", lambda rec: float(rec["status_pyarcrest"]), 4),  # type: ignore[arg-type]
+        ("actd arc status", lambda rec: float(rec["status_cli"]), 4),  # type: ignore[arg-type]
         ("arcstat", lambda rec: float(rec["status_arcstat"]), 4),  # type: ignore[arg-type]
     ]
     values = [[get(rec) for _, get, _ in columns] for rec in records]
@@ -437,9 +450,8 @@ def ratios(records: list[dict[str, object]]) -> dict[str, float]:
     ours_status = med(lambda rec: rec["status_ours"])
     return {
         "submit_vs_pyarcrest": ours_submit / med(lambda rec: rec["submit_pyarcrest"]["total"]),
-        "submit_vs_arcsub": ours_submit / med(lambda rec: rec["submit_arcsub"]["total"]),
         "status_vs_pyarcrest": ours_status / med(lambda rec: rec["status_pyarcrest"]),
-        "status_vs_arcsub": ours_status / med(lambda rec: rec["status_arcstat"]),
+        "status_vs_arcstat": med(lambda rec: rec["status_cli"]) / med(lambda rec: rec["status_arcstat"]),
     }
 
 
@@ -485,8 +497,8 @@ def main(argv: list[str]) -> int:
             stop_ce(args.ce_dir)
 
     print(f"ARC CE REST client, {args.jobs} jobs, {args.workers} upload workers, seconds "
-          f"(submit: ours POST+uploads, pyarcrest createJobs+uploadJobFiles, arcsub process; "
-          f"status of {args.jobs} finished jobs: arcstat is the whole process)")
+          f"(submit: ours delegation+POST+uploads, pyarcrest createDelegation+createJobs+uploadJobFiles, "
+          f"arcsub process; status of {args.jobs} finished jobs: actd arc and arcstat are whole processes)")
     print(report(records))
     print(f"total run {time.monotonic() - began:.0f} s")
     result = ratios(records)

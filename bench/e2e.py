@@ -2,7 +2,8 @@
 
 Against the bench's own A-REX on loopback (``scripts/arc-ce/start`` with state
 dir ``/tmp/actframework-bench/arc-ce`` and port 18453, as ``arc_client.py``;
-started or reused), in one run, in rounds whose order alternates (the CE floor goes first):
+started or reused), in one run, in rounds whose order alternates (the CE floor
+goes first in the first round):
 
 * **ours**: ``actd run`` (REST server and engine, SQLite, default engine
   settings) set up by ``actd init`` in a temporary directory. N copies of a
@@ -11,21 +12,32 @@ started or reused), in one run, in rounds whose order alternates (the CE floor g
   polled every 0.5 s until all are ``done``, i.e. finished on the CE and
   their outputs fetched. Timed from the first POST to the poll that sees
   them all done. Every job's ``out.txt`` must then hold ``hello``.
+* **cli**: the same through the ``act`` command as a user runs it, one
+  process per command, on the same ``actd run``: ``act sub`` of N
+  description files, ``act stat --json`` every 0.5 s until all are
+  ``done`` (timed from the start of ``act sub`` to that ``act stat``), then
+  ``act get``, timed on its own, which downloads every job's results (each
+  ``out.txt`` must hold ``hello``) and cleans the jobs.
 * **ce**: the same N descriptions straight to A-REX with ``ARCRest``: one
   delegation (not timed), one bulk POST, then ``action=info`` polled every
   0.5 s until all are FINISHED. Timed from the POST: the least any client
   can take for these jobs on this CE.
 
+The user's token comes from ``act proxy`` (the CE's proxy delegated to
+``actd serve``), run once at the start; the REST side uses it too.
+
 The engine's peak RSS is ``VmHWM`` in ``/proc/<pid>/status`` of the
 ``actd engine`` child of ``actd run``, read just before it is stopped.
 
-Last line: ``RESULT ratio_to_ce=R engine_peak_rss_mb=M``: R is our median
-time divided by the CE's median time, M the engine's peak RSS in MiB.
+Last line: ``RESULT ratio_to_ce=R cli_ratio_to_ce=C engine_peak_rss_mb=M``:
+R and C are the median times of ours and of the cli side divided by the
+CE's median time, M the engine's peak RSS in MiB.
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import re
 import shlex
@@ -38,19 +50,17 @@ import sys
 import tempfile
 import time
 from collections import Counter
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import Any
 
 import requests
 
+from actframework import jobdesc
 from actframework.arc import ARCRest
-from actframework.arc.submit import submit_jobs
-from actframework.config import ServerConfig
-from actframework.db import open_store
+from actframework.arc.submit import post_jobs, prepare_job
 from actframework.errors import ActError
-from actframework.server.auth import issue_token
-from actframework.x509 import load_proxy
+from actframework.server_config import ServerConfig
 
 REPO = Path(__file__).resolve().parent.parent
 JOB = '&(executable="/bin/echo")(arguments="hello")(stdout="out.txt")(jobname="bench")'
@@ -62,6 +72,8 @@ RESTING_BAD = frozenset({"donefailed", "failed", "cancelled", "lost"})
 CLEANABLE = RESTING_BAD | {"done"}
 """The states DELETE /jobs removes."""
 CE_BAD = frozenset({"FAILED", "KILLED", "WIPED"})
+SIDES = ("ce", "ours", "cli")
+ROUNDS = 3
 
 
 class BenchError(Exception):
@@ -147,24 +159,17 @@ def ce_floor(exports: dict[str, str], jobs: int) -> tuple[float, Timeline]:
     try:
         delegation = rest.create_delegation(exports["X509_USER_PROXY"])
         started = time.monotonic()
-        batch = submit_jobs(rest, [JOB] * jobs, queue="fork", delegation_id=delegation)
-        ids = [r.value.id for r in batch.results if r.ok and r.value is not None]
-        refused = [r.error for r in batch.results if not r.ok]
+        job = prepare_job(jobdesc.parse_one(JOB), input_dir=REPO, queue="fork", delegation_id=delegation,
+                          into_description=rest.version == "1.0")
+        created = post_jobs(rest, [job] * jobs, queue="fork", delegation_id=delegation)
+        ids = [r.value.id for r in created if r.ok and r.value is not None]
+        refused = [r.error for r in created if not r.ok]
         if refused:
             raise BenchError(f"the CE refused {len(refused)} job(s): {refused[0]}")
-        while True:
-            states = [r.value.state or "?" if r.ok and r.value is not None else "error"
-                      for r in rest.get_jobs_info(ids)]
-            elapsed = time.monotonic() - started
-            timeline.see(elapsed, states)
-            if all(state == "FINISHED" for state in states):
-                return elapsed, timeline
-            bad = [state for state in states if state in CE_BAD]
-            if bad:
-                raise BenchError(f"{len(bad)} job(s) ended {bad[0]} on the CE")
-            if elapsed > JOB_TIMEOUT_S:
-                raise BenchError(f"the CE did not finish the jobs in {JOB_TIMEOUT_S:.0f} s: {Counter(states)}")
-            time.sleep(POLL_S)
+        elapsed = wait_until(lambda: [r.value.state or "?" if r.ok and r.value is not None else "error"
+                                      for r in rest.get_jobs_info(ids)],
+                             len(ids), "FINISHED", CE_BAD, started, timeline, lambda: " on the CE")
+        return elapsed, timeline
     finally:
         with no_interrupts():
             clean_ce_jobs(rest, ids, delegation)
@@ -201,6 +206,39 @@ def clean_ce_jobs(rest: ARCRest, ids: list[str], delegation: str | None, timeout
 # ---------------------------------------------------------------- our stack
 
 
+def wait_until(states: Callable[[], list[str]], jobs: int, goal: str, bad_states: frozenset[str], started: float,
+               timeline: Timeline, detail: Callable[[], str]) -> float:
+    """Poll ``states`` every :data:`POLL_S` until it shows ``jobs`` jobs, all
+    in state ``goal``; the seconds since ``started`` then. A job in one of
+    ``bad_states`` fails the measurement (``detail`` adds to the message)."""
+    while True:
+        now = states()
+        elapsed = time.monotonic() - started
+        timeline.see(elapsed, now)
+        if len(now) == jobs and all(state == goal for state in now):
+            return elapsed
+        bad = [state for state in now if state in bad_states]
+        if bad:
+            raise BenchError(f"{len(bad)} job(s) ended {bad[0]}{detail()}")
+        if elapsed > JOB_TIMEOUT_S:
+            raise BenchError(f"the jobs were not {goal} after {JOB_TIMEOUT_S:.0f} s: {Counter(now)}")
+        time.sleep(POLL_S)
+
+
+def check_hello(out: Path, what: str) -> None:
+    """The job's output holds what the job printed."""
+    try:
+        text = out.read_text()
+    except OSError as exc:
+        raise BenchError(f"{what}: {exc}") from None
+    if "hello" not in text:
+        raise BenchError(f"{what}: {out} holds {text!r}, not hello")
+
+
+def arcstates(rows: list[dict[str, Any]]) -> list[str]:
+    return [str(row.get("a_arcstate") or "(none yet)") for row in rows]
+
+
 class Stack:
     """``actd init`` + ``actd run`` in a temporary directory, and a user of it."""
 
@@ -229,15 +267,6 @@ class Stack:
         if init.returncode != 0:
             raise BenchError(f"actd init failed (exit {init.returncode}):\n{(init.stderr or init.stdout).strip()}")
         self.config = ServerConfig.load(self.config_path)
-        # The user's token, made as the tests make it (the `act` CLI is not built yet).
-        proxy = load_proxy(self.exports["X509_USER_PROXY"])
-        expiry = proxy.not_after.replace(tzinfo=None)
-        store = open_store(self.config.database_url)
-        try:
-            proxyid = store.store_proxy(proxy.dn, "", proxy.to_pem(), expiry)
-        finally:
-            store.close()
-        self.session.headers["Authorization"] = f"Bearer {issue_token(self.config.jwt_secret, proxyid, expiry)}"
         with self.log_path.open("ab") as out:
             # A session of its own: a Ctrl-C on the terminal reaches only the
             # bench, which then stops actd run itself.
@@ -255,9 +284,12 @@ class Stack:
                 break
             time.sleep(0.1)
 
+    def use_token(self, token: str) -> None:
+        self.session.headers["Authorization"] = f"Bearer {token}"
+
     def _serving(self) -> bool:
         try:
-            return self.session.get(f"{self.url}/info", timeout=2).status_code == 200
+            return self.session.get(f"{self.url}/info", timeout=2).status_code == 401  # no token yet
         except requests.RequestException:
             return False
 
@@ -310,19 +342,8 @@ class Stack:
         if refused:
             raise BenchError(f"actd refused {len(refused)} description(s): {refused[0]['msg']}")
         submitted = time.monotonic() - started
-        while True:
-            rows = self.get_jobs(ids, "arcstate")
-            elapsed = time.monotonic() - started
-            states = [str(row.get("a_arcstate") or "(none yet)") for row in rows]
-            timeline.see(elapsed, states)
-            if len(rows) == len(ids) and all(state == "done" for state in states):
-                break
-            bad = [state for state in states if state in RESTING_BAD]
-            if bad:
-                raise BenchError(f"{len(bad)} job(s) ended {bad[0]}:\n{self.log_tail()}")
-            if elapsed > JOB_TIMEOUT_S:
-                raise BenchError(f"our jobs were not done after {JOB_TIMEOUT_S:.0f} s: {Counter(states)}")
-            time.sleep(POLL_S)
+        elapsed = wait_until(lambda: arcstates(self.get_jobs(ids, "arcstate")), len(ids), "done", RESTING_BAD,
+                             started, timeline, lambda: f":\n{self.log_tail()}")
         log(f"ours: POST+PUT took {submitted:.2f} s")
         return elapsed, timeline, ids
 
@@ -332,13 +353,7 @@ class Stack:
             ce_id = row.get("a_IDFromEndpoint")
             if not ce_id:
                 raise BenchError(f"job {row['c_id']} has no IDFromEndpoint")
-            out = self.config.results_dir / str(ce_id) / "out.txt"
-            try:
-                text = out.read_text()
-            except OSError as exc:
-                raise BenchError(f"job {row['c_id']}: {exc}") from None
-            if "hello" not in text:
-                raise BenchError(f"job {row['c_id']}: {out} holds {text!r}, not hello")
+            check_hello(self.config.results_dir / str(ce_id) / "out.txt", f"job {row['c_id']}")
 
     def clean(self, ids: list[int], timeout: float = 90.0) -> None:
         """Remove our jobs as a user would (a kill first for any not yet at
@@ -366,12 +381,22 @@ class Stack:
                     "id": ",".join(map(str, ids))}).raise_for_status()
         except requests.RequestException as exc:
             log(f"warning: cleaning our jobs through actd: {exc}")
+        self.wait_ce_dropped(ce_ids, timeout if alive else 0)
+
+    def ce_ids(self, ids: list[int]) -> list[str]:
+        """The CE's ids of our jobs (those submitted)."""
+        return [str(row["a_IDFromEndpoint"]) for row in self.get_jobs(ids, "IDFromEndpoint")
+                if row.get("a_IDFromEndpoint")]
+
+    def wait_ce_dropped(self, ce_ids: list[str], timeout: float) -> None:
+        """Wait until the engine has removed these CE jobs; clean what is
+        left directly. Best effort: problems are logged."""
         if not ce_ids:
             return
         try:
             with ARCRest.connect(self.exports["ARC_CE_URL"], proxy=self.exports["X509_USER_PROXY"],
                                  ca_dir=self.exports["X509_CERT_DIR"]) as rest:
-                deadline = time.monotonic() + (timeout if alive else 0)
+                deadline = time.monotonic() + timeout
                 while (left := [r.job_id for r in rest.get_jobs_status(ce_ids) if r.ok]) \
                         and time.monotonic() < deadline:
                     time.sleep(0.5)
@@ -394,6 +419,85 @@ class Stack:
             log("actd run did not stop in 90 s; killing its process group")
             os.killpg(process.pid, signal.SIGKILL)  # its own session: pgid == pid
             process.wait(30)
+
+
+# ---------------------------------------------------------------- the act command
+
+
+class ActUser:
+    """A user who runs ``act`` (the one beside this interpreter) against the
+    stack, with an act-client style configuration of their own."""
+
+    def __init__(self, stack: Stack, exports: dict[str, str], work: Path) -> None:
+        self.act = Path(sys.executable).with_name("act")
+        if not self.act.exists():
+            raise BenchError(f"no act beside {sys.executable}: install actframework into this venv")
+        self.stack = stack
+        self.home = work / "user"
+        self.home.mkdir()
+        self.token = self.home / "token"
+        self.conf = self.home / "act.yaml"
+        self.conf.write_text(f"server: {stack.url}\ntoken: {self.token}\nproxy: {exports['X509_USER_PROXY']}\n"
+                             f"clusters:\n  default:\n    - {stack.cluster}\n")
+        self.env = {"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "HOME": str(self.home), "LANG": "C.UTF-8",
+                    "XDG_CONFIG_HOME": str(self.home / "config"), "XDG_DATA_HOME": str(self.home / "data")}
+        self.submitted: list[int] = []
+        """Ids of the measurement under way, for cleaning after an interruption."""
+
+    def run(self, *args: str, cwd: Path | None = None) -> str:
+        """One ``act`` command; its standard output."""
+        try:
+            done = subprocess.run([str(self.act), "--conf", str(self.conf), *args], check=False,
+                                  capture_output=True, text=True, env=self.env, cwd=cwd or self.home, timeout=600)
+        except (OSError, subprocess.TimeoutExpired) as exc:
+            raise BenchError(f"act {args[0]}: {exc}") from None
+        if done.returncode != 0:
+            raise BenchError(f"act {args[0]} exited {done.returncode}: {(done.stderr or done.stdout).strip()[-1000:]}")
+        return done.stdout
+
+    def delegate(self) -> str:
+        """``act proxy``: the CE's proxy delegated to our server; the token it stored."""
+        out = self.run("proxy")
+        if "Successfully inserted proxy" not in out:
+            raise BenchError(f"act proxy printed: {out.strip()}")
+        return self.token.read_text().strip()
+
+    def measure(self, jobs: int, round_: int) -> tuple[float, float, Timeline]:
+        """``act sub`` of ``jobs`` files, ``act stat`` until all are done,
+        ``act get``; (seconds to done, seconds of act get, timeline)."""
+        folder = self.home / f"round-{round_}"
+        folder.mkdir()
+        files = []
+        for n in range(jobs):
+            files.append(folder / f"job-{n}.xrsl")
+            files[-1].write_text(JOB + "\n")
+        timeline = Timeline()
+        started = time.monotonic()
+        out = self.run("sub", *map(str, files), cwd=folder)
+        self.submitted = [int(line.rsplit(" ", 1)[1]) for line in out.splitlines() if line.startswith("Inserted job")]
+        if len(self.submitted) != jobs:
+            raise BenchError(f"act sub inserted {len(self.submitted)} of {jobs} jobs:\n{out[-1000:]}")
+        selection = ",".join(map(str, self.submitted))
+        elapsed = wait_until(
+            lambda: arcstates(json.loads(self.run("stat", "-i", selection, "--client", "id", "--arc", "arcstate",
+                                                  "--json"))),
+            jobs, "done", RESTING_BAD, started, timeline, lambda: f":\n{self.stack.log_tail()}")
+        ce_ids = self.stack.ce_ids(self.submitted)
+        fetch_started = time.monotonic()
+        out = self.run("get", "-i", selection, cwd=folder)
+        fetched = time.monotonic() - fetch_started
+        self.check_downloads(folder, out)
+        self.submitted = []  # act get cleaned them
+        self.stack.wait_ce_dropped(ce_ids, 90.0)
+        return elapsed, fetched, timeline
+
+    def check_downloads(self, folder: Path, out: str) -> None:
+        """Every job's results were stored, and its out.txt holds hello."""
+        stored = [line.rsplit(" stored in ", 1)[1] for line in out.splitlines() if line.startswith("Results for job")]
+        if len(stored) != len(self.submitted):
+            raise BenchError(f"act get stored {len(stored)} of {len(self.submitted)} jobs' results:\n{out[-1000:]}")
+        for directory in stored:
+            check_hello(folder / directory / "out.txt", "act get")
 
 
 # ---------------------------------------------------------------- main
@@ -431,7 +535,8 @@ def median_line(name: str, times: list[float]) -> str:
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--jobs", type=int, default=100, help="jobs per measurement (default 100)")
-    parser.add_argument("--rounds", type=int, default=1, help="rounds; the medians are reported (default 1)")
+    parser.add_argument("--rounds", type=int, default=ROUNDS,
+                        help="rounds; the medians are reported (default %(default)s)")
     parser.add_argument("--keep", action="store_true", help="leave the temporary directory")
     parser.add_argument("--ce-dir", default=os.environ.get("ACTF_BENCH_ARC_CE_DIR", "/tmp/actframework-bench/arc-ce"),
                         help="state dir of the bench's own CE (default %(default)s)")
@@ -445,8 +550,9 @@ def main() -> int:
     work = Path(tempfile.mkdtemp(prefix="actf-bench-e2e-"))
     exports: dict[str, str] = {}
     stack: Stack | None = None
-    ours_times: list[float] = []
-    ce_times: list[float] = []
+    user: ActUser | None = None
+    times: dict[str, list[float]] = {side: [] for side in SIDES}
+    get_times: list[float] = []
     rss = 0.0
     status = 0
     try:
@@ -454,32 +560,36 @@ def main() -> int:
         log(f"CE {exports['ARC_CE_URL']} ({'started' if exports['ARC_CE_STARTED'] == '1' else 'reused'})")
         stack = Stack(exports, work)
         stack.start()
+        user = ActUser(stack, exports, work)
+        stack.use_token(user.delegate())
         for round_ in range(args.rounds):
-            order = ("ce", "ours") if round_ % 2 == 0 else ("ours", "ce")
-            for side in order:
+            for side in SIDES if round_ % 2 == 0 else SIDES[::-1]:
                 if side == "ce":
                     elapsed, timeline = ce_floor(exports, args.jobs)
-                    ce_times.append(elapsed)
-                else:
+                elif side == "ours":
                     elapsed, timeline, ids = stack.measure(args.jobs)
                     stack.check_outputs(ids)
-                    ours_times.append(elapsed)
                     with no_interrupts():
                         stack.clean(ids)
                         stack.submitted = []
+                else:
+                    elapsed, fetched, timeline = user.measure(args.jobs, round_)
+                    get_times.append(fetched)
+                    log(f"round {round_ + 1}: act get of {args.jobs} jobs' results {fetched:.1f} s")
+                times[side].append(elapsed)
                 log(f"round {round_ + 1}: {side} {elapsed:.1f} s; states (first-last seen, s): {timeline.render()}")
                 time.sleep(SETTLE_S)
         rss = stack.engine_peak_rss_mib()
     except KeyboardInterrupt:
         log("interrupted")
         status = 130
-    except (BenchError, ActError, requests.RequestException, OSError) as exc:
+    except (BenchError, ActError, requests.RequestException, OSError, ValueError) as exc:
         print(f"FAILED: {exc}", flush=True)
         status = 1
     finally:
         with no_interrupts(reraise=False):
             if stack is not None:
-                stack.clean(stack.submitted, timeout=60)
+                stack.clean(stack.submitted + (user.submitted if user else []), timeout=60)
                 if status == 1 and stack.log_path.exists():
                     log(f"end of {stack.log_path}:\n{stack.log_tail(2000)}")
                 stack.stop()
@@ -492,13 +602,17 @@ def main() -> int:
     if status:
         return status
 
-    ours_median = statistics.median(ours_times)
-    ce_median = statistics.median(ce_times)
+    ce_median = statistics.median(times["ce"])
+    ratios = {side: statistics.median(times[side]) / ce_median for side in ("ours", "cli")}
     print(f"{args.jobs} trivial jobs (/bin/echo hello), {args.rounds} round(s), CE {exports['ARC_CE_URL']}:")
-    print(median_line("ours (POST /jobs to done)", ours_times))
-    print(median_line("CE floor (POST to FINISHED)", ce_times))
-    print(f"  ratio ours / CE: {ours_median / ce_median:.2f}   engine peak RSS: {rss:.1f} MiB")
-    print(f"RESULT ratio_to_ce={ours_median / ce_median:.2f} engine_peak_rss_mb={rss:.1f}")
+    print(median_line("ours (POST /jobs to done)", times["ours"]))
+    print(median_line("cli (act sub to done)", times["cli"]))
+    print(median_line("cli act get (download+clean)", get_times))
+    print(median_line("CE floor (POST to FINISHED)", times["ce"]))
+    print(f"  ratio ours / CE: {ratios['ours']:.2f}   cli / CE: {ratios['cli']:.2f}   "
+          f"engine peak RSS: {rss:.1f} MiB")
+    print(f"RESULT ratio_to_ce={ratios['ours']:.2f} cli_ratio_to_ce={ratios['cli']:.2f} "
+          f"engine_peak_rss_mb={rss:.1f}")
     return 0
 
 

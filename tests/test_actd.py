@@ -10,9 +10,9 @@ import pytest
 from click.testing import CliRunner
 
 from actframework.actd import cli
-from actframework.config import ServerConfig
 from actframework.db.connection import make_engine
 from actframework.db.migrate import current_revision, head_revision
+from actframework.server_config import ServerConfig
 
 from fixtures.required import unavailable
 

@@ -13,7 +13,7 @@ from http.server import BaseHTTPRequestHandler
 import pytest
 
 from actframework.arc import ARCJob, ARCRest
-from actframework.errors import ARCHTTPError, ARCResponseError, TransportError
+from actframework.errors import ARCAuthError, ARCHTTPError, ARCResponseError, TransportError
 from actframework.http import HTTPClient, RetryPolicy
 
 from fixtures.scripted_http import ScriptedServer, answer
@@ -257,10 +257,21 @@ def test_delegation_ids_that_are_not_strings_are_an_error_of_that_job(
     assert a.value == ["d1"] and isinstance(b.error, ARCResponseError)
 
 
-def test_a_submission_answered_with_fewer_results_than_jobs_is_unreadable_for_each_job(
-    scripted_server: ScriptedServer, rest: ARCRest
+@pytest.mark.parametrize(("status", "reason", "refusal"), [
+    (403, "User can't be assigned configuration", True),  # A-REX 6
+    (500, "User can't be assigned configuration", True),  # A-REX 7: a refusal, not a failure
+    (500, "Internal error", False),
+])
+def test_a_refusal_of_our_credentials_is_an_auth_error_whatever_its_status(
+    scripted_server: ScriptedServer, rest: ARCRest, status: int, reason: str, refusal: bool
 ) -> None:
-    replay(scripted_server, {"job": {"status-code": "201", "reason": "Created", "id": "a", "state": "ACCEPTING"}})
-    batch = rest.submit_jobs(['&(executable="/bin/true")', '&(executable="/bin/false")'])
-    assert [type(r.error) for r in batch.results] == [ARCResponseError, ARCResponseError]
-    assert "answered 1 results for 2 jobs" in str(batch.results[0].error)
+    def refuse(handler: BaseHTTPRequestHandler, n: int) -> None:
+        handler.send_response(status, reason)
+        handler.send_header("Content-Length", "0")
+        handler.end_headers()
+
+    scripted_server.script = refuse
+    with pytest.raises(ARCHTTPError) as raised:
+        rest.get_jobs_list()
+    assert isinstance(raised.value, ARCAuthError) == refusal
+    assert raised.value.status == status and reason in str(raised.value)

@@ -10,11 +10,17 @@ import pytest
 
 from actframework.arc import ARCRest, split_cluster_url
 from actframework.arc.transfer import Fetch, Upload, fetch_jobs, upload_inputs
-from actframework.errors import ARCError, ARCHTTPError, ARCVersionError, MissingResultFile
+from actframework.errors import ARCAuthError, ARCError, ARCHTTPError, ARCVersionError, MissingResultFile
 
 from fixtures.arc_client import wait_for_states as wait_for
 
 pytestmark = [pytest.mark.integration, pytest.mark.arex]
+
+
+@pytest.fixture(scope="module")
+def arc_rest(each_arc_rest: ARCRest) -> ARCRest:
+    """Every test here runs against A-REX 6.17 (REST 1.0) and 7.0 (REST 1.1)."""
+    return each_arc_rest
 
 def test_cluster_url_gives_service_and_queue() -> None:
     assert split_cluster_url("https://ce.example.org/batch") == ("https://ce.example.org:443/arex", "batch")
@@ -24,14 +30,30 @@ def test_cluster_url_gives_service_and_queue() -> None:
         split_cluster_url("http://ce/q")
 
 
-def test_version_is_negotiated_and_an_unoffered_one_refused(arc_ce, arc_rest: ARCRest) -> None:
-    assert arc_rest.version == "1.0"
-    assert ARCRest.api_versions(arc_rest.http) == ["1.0"]
-    with pytest.raises(ARCVersionError, match="does not offer REST version 1.1"):
-        ARCRest.connect(arc_ce.url, proxy=arc_ce.proxy, ca_dir=arc_ce.ca_dir, version="1.1")
-    # This CE wants a client certificate even to tell its versions.
-    with pytest.raises(ARCHTTPError, match="403 the CE does not accept our credentials"):
-        ARCRest.connect(arc_ce.url, token="abc", ca_dir=arc_ce.ca_dir)
+def test_version_is_negotiated_and_an_unoffered_one_refused(each_ce, arc_rest: ARCRest) -> None:
+    if each_ce.release == "6.17":
+        assert arc_rest.version == "1.0"
+        assert ARCRest.api_versions(arc_rest.http) == ["1.0"]
+        with pytest.raises(ARCVersionError, match="does not offer REST version 1.1"):
+            ARCRest.connect(each_ce.url, proxy=each_ce.proxy, ca_dir=each_ce.ca_dir, version="1.1")
+    else:
+        # ARC 7 offers both; the client takes the highest, and 1.0 on request.
+        assert arc_rest.version == "1.1"
+        assert ARCRest.api_versions(arc_rest.http) == ["1.0", "1.1"]
+        with ARCRest.connect(each_ce.url, proxy=each_ce.proxy, ca_dir=each_ce.ca_dir, version="1.0") as legacy:
+            assert legacy.version == "1.0" and isinstance(legacy.get_jobs_list(), list)
+        with pytest.raises(ARCVersionError, match="does not offer REST version 2.0"):
+            ARCRest.connect(each_ce.url, proxy=each_ce.proxy, ca_dir=each_ce.ca_dir, version="2.0")
+
+
+def test_versions_need_a_certificate_on_6_17_and_nothing_on_7_0(each_ce) -> None:
+    if each_ce.release == "6.17":
+        # A-REX 6.17 refuses every request without a client certificate, /rest included.
+        with pytest.raises(ARCAuthError, match="403 the CE does not accept our credentials"):
+            ARCRest.connect(each_ce.url, ca_dir=each_ce.ca_dir)
+    else:
+        with ARCRest.connect(each_ce.url, ca_dir=each_ce.ca_dir) as anonymous:
+            assert anonymous.version == "1.1"
 
 
 def test_ce_info_is_the_glue2_document(arc_rest: ARCRest) -> None:

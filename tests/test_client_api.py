@@ -9,7 +9,7 @@ import pytest
 import sqlalchemy as sa
 
 from actframework.client.api import ID_BATCH, ACTClient
-from actframework.config import ClientConfig
+from actframework.client.config import ClientConfig
 from actframework.db.schema import arcjobs
 from actframework.errors import ConfigError, ServerError, TransportError
 

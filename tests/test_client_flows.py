@@ -17,7 +17,8 @@ from actframework.client.api import ACTClient
 from actframework.client.interrupts import deferred_interrupt, ignored_interrupt
 from actframework.client.results import download_results, finished_jobs, free_directory
 from actframework.client.submit import read_descriptions, submit_batch
-from actframework.hookspecs import SILENT, Caller, Credentials, StorageContext
+from actframework.client.server_files import client_storage_context
+from actframework.hookspecs import SILENT
 from actframework.plugins import load_backend
 from fixtures.server import LiveServer
 
@@ -95,8 +96,7 @@ def test_ctrl_c_during_uploads_kills_every_created_job(api: LiveServer, arc_ce: 
     assert len(jobs) == 3 and failures == []
     announced: list[str] = []
     with user_client(api, arc_ce) as act:
-        context = StorageContext(caller=Caller.CLIENT, server_url=act.url,
-                                 credentials=Credentials(token=act.token), progress=InterruptingProgress())
+        context = client_storage_context(act, progress=InterruptingProgress())
         with pytest.raises(KeyboardInterrupt):
             submit_batch(act, load_backend("actstore"), context, list(api.config.clusters[:1]), jobs,
                          announce=announced.append)
@@ -116,7 +116,7 @@ def test_a_batch_reports_each_job_in_order_and_kills_only_the_failed(api: LiveSe
     jobs, failures = read_descriptions([Path("good.xrsl"), Path("two.xrsl")])
     reported: list[Any] = []
     with user_client(api, arc_ce) as act:
-        context = StorageContext(caller=Caller.CLIENT, server_url=act.url, credentials=Credentials(token=act.token))
+        context = client_storage_context(act)
         results = submit_batch(act, load_backend("actstore"), context, list(api.config.clusters[:1]), jobs,
                                report=reported.append)
         assert [(r.name, r.ok) for r in results] == [("good", True), ("a", True), ("b", False)]
@@ -160,8 +160,7 @@ def test_an_interrupted_download_keeps_complete_jobs_and_removes_the_rest(
     with ACTClient(api.url, token=token) as act:
         rows, missing = finished_jobs(act, ids, None, None)
         assert missing == []
-        context = StorageContext(caller=Caller.CLIENT, server_url=act.url, credentials=Credentials(token=token),
-                                 progress=progress)
+        context = client_storage_context(act, progress=progress)
         with pytest.raises(KeyboardInterrupt):
             download_results(act, load_backend("actstore"), context, rows, workers=1, on_done=progress.done.append)
         assert [result.id for result in progress.done] == [ids[0]]

@@ -44,7 +44,7 @@ from actframework.errors import (
     TransportError,
 )
 from actframework.http import HTTPClient, RetryPolicy
-from actframework.server import routes as server_routes
+from actframework.server import app as server_app
 from actframework.server.app import create_app
 
 MIB = 1024 * 1024
@@ -107,7 +107,7 @@ def server_without(api: LiveServer, routes: frozenset[str]) -> Iterator[str]:
     copy without those routes (the groups' own routers are shared by every
     app in this process and stay as they are)."""
     removed: list[str] = []
-    register_all = server_routes.register_routes
+    register_all = server_app.register_routes
 
     class Filtering:
         def __init__(self, app: FastAPI) -> None:
@@ -119,7 +119,7 @@ def server_without(api: LiveServer, routes: frozenset[str]) -> Iterator[str]:
             self.app.include_router(APIRouter(routes=kept), **options)
 
     with pytest.MonkeyPatch.context() as patch:
-        patch.setattr(server_routes, "register_routes", lambda app: register_all(cast(FastAPI, Filtering(app))))
+        patch.setattr(server_app, "register_routes", lambda app: register_all(cast(FastAPI, Filtering(app))))
         app = create_app(api.config, store=api.store)
     assert sorted(removed) == sorted(routes)
     with serving(app) as url:
@@ -457,10 +457,13 @@ def test_answer_body_is_json_when_it_can_be_and_text_otherwise(scripted_server: 
 
 @SQLITE
 @pytest.mark.parametrize("server", ["old", "new"])
-def test_the_actstore_backend_uploads_and_downloads_on_old_and_new_servers(
-    api: LiveServer, arc_ce, old_server: str, tmp_path: Path, server: str
+def test_the_actstore_backend_uploads_and_act_get_downloads_on_old_and_new_servers(
+    api: LiveServer, arc_ce, old_server: str, tmp_path: Path, server: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from actframework.hookspecs import Caller, Credentials, InputFile, StorageContext, StorageJob
+    from actframework.client.api import ACTClient
+    from actframework.client.results import download_results
+    from actframework.client.server_files import client_storage_context
+    from actframework.hookspecs import InputFile, StorageJob
     from actframework.plugins import load_backend
 
     url = old_server if server == "old" else api.url
@@ -470,18 +473,20 @@ def test_the_actstore_backend_uploads_and_downloads_on_old_and_new_servers(
     first.write_bytes(os.urandom(MIB + 3))
     second.write_text("second\n")
     storage = load_backend("actstore")
-    context = StorageContext(caller=Caller.CLIENT, server_url=url, credentials=Credentials(token=token))
-    inputs = (InputFile("first.bin", str(first)), InputFile("second.txt", str(second)))
-    staged = storage.stage_inputs(context, StorageJob(id=job, description="", inputs=inputs))
-    assert [(s.name, s.size) for s in staged] == [("first.bin", MIB + 3), ("second.txt", 7)]
-    stored = api.config.inputs_dir / str(job)
-    assert (stored / "first.bin").read_bytes() == first.read_bytes()
-    assert (stored / "second.txt").read_text() == "second\n"
+    with ACTClient(url, token=token) as act:
+        context = client_storage_context(act)
+        inputs = (InputFile("first.bin", str(first)), InputFile("second.txt", str(second)))
+        staged = storage.stage_inputs(context, StorageJob(id=job, description="", inputs=inputs))
+        assert [(s.name, s.size) for s in staged] == [("first.bin", MIB + 3), ("second.txt", 7)]
+        stored = api.config.inputs_dir / str(job)
+        assert (stored / "first.bin").read_bytes() == first.read_bytes()
+        assert (stored / "second.txt").read_text() == "second\n"
 
-    done = api.new_job(proxyid, "done", f"ce{server}")
-    files = {"out.txt": b"out\n", "dir/nested.bin": os.urandom(70000)}
-    api.write_results(f"ce{server}", files)
-    location = storage.retrieve_results(context, StorageJob(id=done, description="", ce_id=f"ce{server}"),
-                                        tmp_path / "results")
-    assert sorted(location.files) == sorted(files)
-    assert {name: (tmp_path / "results" / name).read_bytes() for name in files} == files
+        done = api.new_job(proxyid, "done", f"ce{server}")
+        files = {"out.txt": b"out\n", "dir/nested.bin": os.urandom(70000)}
+        api.write_results(f"ce{server}", files)
+        monkeypatch.chdir(tmp_path)
+        [result] = download_results(act, storage, context, [{"c_id": done, "c_jobname": "j",
+                                                             "a_IDFromEndpoint": f"ce{server}"}])
+    assert sorted(result.files) == sorted(files) and result.error is None
+    assert {name: (tmp_path / f"ce{server}" / name).read_bytes() for name in files} == files

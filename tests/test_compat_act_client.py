@@ -11,6 +11,7 @@ the test user's proxy there and restore what was there before.
 
 from __future__ import annotations
 
+import fcntl
 import os
 import shutil
 import stat
@@ -27,7 +28,9 @@ from fixtures.server import LiveServer
 
 from actframework.db.schema import arcjobs, clientjobs, proxies
 
-pytestmark = pytest.mark.integration
+# The tests of this file share /tmp/x509up_u<uid> (where act-client looks for
+# the proxy): under pytest-xdist they run on one worker, one after another.
+pytestmark = [pytest.mark.integration, pytest.mark.xdist_group("default-proxy")]
 
 ACT_CLIENT = "act-client==1.0.0"
 CACHE = Path("/tmp/actframework-test-cache") / "act-client-1.0.0"
@@ -40,10 +43,17 @@ def act_bin() -> Path:
     """The ``act`` executable of act-client 1.0.0 in its own venv."""
     act = CACHE / "bin" / "act"
     complete = CACHE / ".installed"
-    if complete.exists() and act.exists():
-        return act
-    shutil.rmtree(CACHE, ignore_errors=True)
     CACHE.parent.mkdir(parents=True, exist_ok=True)
+    with open(CACHE.parent / f"{CACHE.name}.lock", "w") as lock:
+        # Test sessions side by side (pytest-xdist workers) install it once.
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        if not (complete.exists() and act.exists()):
+            _install_act_client(complete)
+    return act
+
+
+def _install_act_client(complete: Path) -> None:
+    shutil.rmtree(CACHE, ignore_errors=True)
     for step in ([sys.executable, "-m", "venv", str(CACHE)],
                  [str(CACHE / "bin" / "python"), "-m", "pip", "install", "-q", ACT_CLIENT]):
         done = subprocess.run(step, check=False, capture_output=True, text=True, timeout=600)
@@ -51,7 +61,6 @@ def act_bin() -> Path:
             shutil.rmtree(CACHE, ignore_errors=True)
             pytest.fail(f"cannot install {ACT_CLIENT}: {' '.join(step)}\n{done.stdout}\n{done.stderr}")
     complete.write_text(ACT_CLIENT + "\n")
-    return act
 
 
 @pytest.fixture

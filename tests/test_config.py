@@ -8,18 +8,10 @@ from pathlib import Path
 import pytest
 import yaml
 
-from actframework.config import (
-    ClientConfig,
-    ServerConfig,
-    default_client_config_path,
-    default_proxy_path,
-    default_token_path,
-    new_jwt_secret,
-    render_server_config,
-    resolve_server_config_path,
-    write_private_file,
-)
+from actframework.client.config import ClientConfig, default_client_config_path, default_token_path
+from actframework.config import default_proxy_path, write_private_file
 from actframework.errors import ConfigError
+from actframework.server_config import ServerConfig, new_jwt_secret, render_server_config, resolve_server_config_path
 
 
 def _write_rendered(path: Path, **overrides: object) -> Path:
@@ -78,6 +70,9 @@ def test_server_config_secret_is_not_in_its_repr(tmp_path: Path) -> None:
         (lambda d: d.update(clusters="https://ce/q"), "clusters must be a list of strings"),
         (lambda d: d["server"].update(tls_cert="/c.pem"), "tls_cert and server.tls_key go together"),
         (lambda d: d["logging"].update(level="loud"), "level must be one of debug"),
+        (lambda d: d["auth"].update(token_issuers="https://iam.example.org"), "token_issuers must be a list of map"),
+        (lambda d: d["auth"].update(token_issuers=[{"issuer": "http://iam.example.org", "audience": "a"}]),
+         r"auth: token_issuers\[0\]: issuer must be the issuer's https URL"),
     ],
 )
 def test_server_config_mistakes_are_named(tmp_path: Path, edit, message: str) -> None:
@@ -87,6 +82,21 @@ def test_server_config_mistakes_are_named(tmp_path: Path, edit, message: str) ->
     path.write_text(yaml.safe_dump(data))
     with pytest.raises(ConfigError, match=message):
         ServerConfig.load(path)
+
+
+def test_server_config_reads_the_trusted_token_issuers(tmp_path: Path) -> None:
+    path = _write_rendered(tmp_path / "c.yaml")
+    data = yaml.safe_load(path.read_text())
+    assert ServerConfig.load(path).token_issuers == ()  # proxies only, unless configured
+    data["auth"]["token_issuers"] = [
+        {"issuer": "https://iam.example.org/", "audience": "https://actd.example.org", "scopes": ["compute.create"]},
+        {"issuer": "https://other.example.org", "audience": "actd", "identity_claim": "email"},
+    ]
+    path.write_text(yaml.safe_dump(data))
+    first, second = ServerConfig.load(path).token_issuers
+    assert (first.issuer, first.audience, first.scopes) == (
+        "https://iam.example.org/", "https://actd.example.org", ("compute.create",))
+    assert (second.identity_claim, second.scopes) == ("email", ())
 
 
 def test_server_config_that_is_not_yaml_names_line_and_column(tmp_path: Path) -> None:

@@ -198,8 +198,12 @@ def test_results_disk_full_keeps_the_job_finished_warns_once_and_fetches_when_th
     warnings = [line for line in stack.log("engine").splitlines() if ce_id in line and "WARNING" in line]
     assert len(warnings) == 1, warnings
     assert "no space left" in warnings[0].lower()
-    assert files_under(stack.config.results_dir) == [".filler"]  # no partial result directory
+    # A fetch may be writing right now; stopped (SIGTERM ends the current
+    # step first), the engine must have left no partial result directory.
+    stack.kill("engine", signal.SIGTERM)
+    assert files_under(stack.config.results_dir) == [".filler"]
     disk.free()
+    stack.start_engine()
     stack.wait_for([job_id], {"done"}, timeout=120)
     results = stack.config.results_dir / ce_id
     assert (results / "out.txt").read_text() == "ok\n"

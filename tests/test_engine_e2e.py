@@ -1,14 +1,20 @@
-"""Jobs through ``actd run`` and the real A-REX: submit, run, fetch, kill, fail, resubmit, clean."""
+"""Jobs through ``actd run`` and the real A-REX: submit, run, fetch, kill, fail, resubmit, clean.
+
+Every test runs against A-REX 6.17 (REST 1.0) and A-REX 7.0 (REST 1.1):
+the module's ``make_stack`` and ``arc_rest`` are those of ``each_ce``."""
 
 from __future__ import annotations
 
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
 from actframework.arc import ARCRest
 
+from fixtures.arex import ArcCE
+from fixtures.databases import DatabaseFactory
 from fixtures.stack import StackFactory
 
 pytestmark = [pytest.mark.integration, pytest.mark.arex]
@@ -17,6 +23,20 @@ CAT_JOB = ('&(executable="/bin/cat")(arguments="in.txt" "extra/more.txt")'
            '(inputfiles=("in.txt" "")("extra/more.txt" ""))(stdout="out.txt")(jobname="cat{index}")')
 SLEEP_JOB = '&(executable="/bin/sleep")(arguments="600")(jobname="sleeper")'
 FAILING_JOB = '&(executable="/bin/sh")(arguments="-c" "echo failing; exit 3")(stdout="out.txt")(jobname="failing")'
+
+
+@pytest.fixture
+def make_stack(database_factory: DatabaseFactory, tmp_path: Path, each_ce: ArcCE) -> Iterator[StackFactory]:
+    """Stacks whose cluster is ``each_ce``."""
+    factory = StackFactory(database_factory, tmp_path, each_ce)
+    yield factory
+    factory.close()
+
+
+@pytest.fixture
+def arc_rest(each_arc_rest: ARCRest) -> ARCRest:
+    """A certificate client on ``each_ce``."""
+    return each_arc_rest
 
 
 def ce_job_ids(arc_rest: ARCRest) -> set[str]:

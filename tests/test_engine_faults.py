@@ -100,9 +100,9 @@ def test_sigkilled_engine_restarted_three_times_loses_no_job_and_submits_none_tw
     seed = random.randrange(2**32)
     moments = random.Random(seed)
     print(f"random seed {seed}")
-    stack = make_stack("postgresql", engine_settings={"submit_batch": 25, "ce_timeout": 10})
+    stack = make_stack("postgresql", engine_settings={"submit_batch": 10, "ce_timeout": 10})
     marker = f"sigkill-{uuid.uuid4().hex[:8]}"
-    ids = stack.submit([marked_job(marker)] * 100, inputs)
+    ids = stack.submit([marked_job(marker)] * 40, inputs)
     for _ in range(3):
         time.sleep(moments.uniform(0.3, 3.0))
         stack.kill("engine", signal.SIGKILL)
@@ -173,7 +173,7 @@ def test_two_engines_on_one_database_share_the_work_without_doing_any_job_twice(
 ) -> None:
     stack = make_stack(backend, engines=0, engine_settings={"ce_timeout": 10})
     marker = f"pair-{backend}-{uuid.uuid4().hex[:8]}"
-    ids = stack.submit([marked_job(marker)] * 60, inputs)
+    ids = stack.submit([marked_job(marker)] * 30, inputs)
     metrics = []
     for name in ("engine-a", "engine-b"):
         port = free_port()
@@ -207,9 +207,9 @@ def test_sigterm_mid_cycle_stops_the_engine_within_its_bound_and_leaves_no_lease
     times that, the machine being shared) and no row is left leased to it;
     a new engine then finishes every job, each submitted once."""
     ce_timeout = 10
-    stack = make_stack("postgresql", engines=0, engine_settings={"ce_timeout": ce_timeout, "submit_batch": 10})
+    stack = make_stack("postgresql", engines=0, engine_settings={"ce_timeout": ce_timeout, "submit_batch": 5})
     marker = f"sigterm-{uuid.uuid4().hex[:8]}"
-    ids = stack.submit([marked_job(marker)] * 40, inputs)
+    ids = stack.submit([marked_job(marker)] * 20, inputs)
     engine = stack.start_engine()
     owner = f"{socket.gethostname()[:48]}:{engine.pid}"
     deadline = time.monotonic() + 120
@@ -247,9 +247,9 @@ def test_database_restarted_mid_run_server_and_engine_lose_nothing(
     ran once on the CE, and each process logged the outage once. (The
     database server is asked for first so that it stops after the stack.)"""
     database = private_database(backend)
-    stack = make_stack(backend, database_url=database.url, engine_settings={"ce_timeout": 10, "submit_batch": 10})
+    stack = make_stack(backend, database_url=database.url, engine_settings={"ce_timeout": 10, "submit_batch": 5})
     marker = f"dbrestart-{backend}-{uuid.uuid4().hex[:8]}"
-    ids = stack.submit([marked_job(marker)] * 30, inputs)
+    ids = stack.submit([marked_job(marker)] * 15, inputs)
     stack.wait_for(ids[:1], {"submitting", "submitted", "running", "finishing", "finished", "done"}, timeout=120)
 
     database.stop()
@@ -262,7 +262,7 @@ def test_database_restarted_mid_run_server_and_engine_lose_nothing(
     asking.join(120)
     assert during and during[0].status_code == 200, during[0].text if during else "no answer"
 
-    more = stack.submit([marked_job(marker)] * 10, inputs)
+    more = stack.submit([marked_job(marker)] * 5, inputs)
     ids += more
     stack.wait_for(ids, {"done"}, timeout=300)
     assert_one_ce_job_each(stack, arc_rest, ids, marker)

@@ -12,7 +12,6 @@ from pathlib import Path
 import pytest
 import yaml
 
-from actframework.config import ServerConfig, new_jwt_secret, render_server_config
 from actframework.db import Confirmation, JobStore
 from actframework.db.records import ClientJobRow
 from actframework.db.schema import arcjobs, clientjobs
@@ -21,6 +20,7 @@ from actframework.engine.context import EngineContext
 from actframework.engine.handover import DEFAULT_PRIORITY, handover_cycle, prepare
 from actframework.engine.metrics import EngineMetrics
 from actframework.plugins import load_backend
+from actframework.server_config import ServerConfig, new_jwt_secret, render_server_config
 
 from fixtures.databases import Seeder
 
@@ -79,6 +79,27 @@ def test_an_unusable_description_is_handed_over_cancelled(description: str) -> N
     fields = prepare(client_job(description), attempts=3)
     assert fields.arcstate == "cancelled"
     assert fields.attemptsleft == 0
+
+
+def adl(application: str) -> str:
+    return ('<ActivityDescription xmlns="http://www.eu-emi.eu/es/2010/12/adl" '
+            'xmlns:ng="http://www.nordugrid.org/es/2011/12/nordugrid-adl"><Application><Executable>'
+            f"<Path>/bin/true</Path></Executable>{application}</Application></ActivityDescription>")
+
+
+def test_an_adl_job_gets_its_priority_and_log_directory_as_an_xrsl_one_does() -> None:
+    fields = prepare(client_job(adl("<ng:Priority>150</ng:Priority><ng:LoggingDirectory>log</ng:LoggingDirectory>")),
+                     attempts=2)
+    assert (fields.priority, fields.downloadfiles, fields.arcstate) == (100, "/;diagnose=log/", "tosubmit")
+    assert prepare(client_job(adl("")), attempts=2).priority == DEFAULT_PRIORITY
+
+
+@pytest.mark.parametrize("application", [
+    "<ng:Priority>high</ng:Priority>", "<ng:LoggingDirectory>a;b</ng:LoggingDirectory>", "<Unclosed>",
+])
+def test_an_unusable_adl_description_is_handed_over_cancelled(application: str) -> None:
+    fields = prepare(client_job(adl(application)), attempts=3)
+    assert (fields.arcstate, fields.attemptsleft) == ("cancelled", 0)
 
 
 # --------------------------------------------------------------------------- handover_cycle

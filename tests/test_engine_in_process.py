@@ -8,9 +8,12 @@ shared delegation being reused, renewed and replaced.
 from __future__ import annotations
 
 import shutil
+import threading
 import time
 from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -21,8 +24,8 @@ from actframework.engine.context import EngineContext
 from actframework.engine.handover import handover_cycle
 from actframework.engine.runner import Engine
 from actframework.engine.status import status_cycle
+from actframework.engine import submitter
 from actframework.engine.submitter import submit_cycle
-from actframework.hookspecs import StagedFile, StorageContext, StorageJob, hookimpl
 from actframework.plugins import StorageManager, load_backend
 
 from fixtures.stack import Stack, StackFactory
@@ -46,40 +49,23 @@ def run_until(context: EngineContext, cluster: str, done, steps, timeout: float 
         time.sleep(0.3)
 
 
-class KillDuringStaging:
-    """The actstore backend, except that the user kills the job (as ``act
-    kill`` through the server does) just as its inputs are being staged."""
-
-    def __init__(self, stack: Stack) -> None:
-        self.stack = stack
-        self.inner = load_backend("actstore").backend
-
-    @hookimpl
-    def act_stage_inputs(self, context: StorageContext, job: StorageJob) -> Sequence[StagedFile]:
-        outcomes = self.stack.store.cancel_jobs(self.stack.proxyid, JobFilter(ids=parse_id_list(str(job.id))))
-        assert [o.arcstate_before for o in outcomes] == ["submitting"]
-        shutil.rmtree(self.stack.config.inputs_dir / str(job.id))  # what the server does for such a kill
-        return self.inner.act_stage_inputs(context, job)
-
-    @hookimpl
-    def act_rewrite_description(self, context, job, staged):  # type: ignore[no-untyped-def]
-        return self.inner.act_rewrite_description(context, job, staged)
-
-    @hookimpl
-    def act_retrieve_results(self, context, job, destination):  # type: ignore[no-untyped-def]
-        return self.inner.act_retrieve_results(context, job, destination)
-
-    @hookimpl
-    def act_clean_up(self, context, job):  # type: ignore[no-untyped-def]
-        return self.inner.act_clean_up(context, job)
-
-
 def test_a_kill_that_arrives_during_submission_kills_the_job_on_the_ce(
-    make_stack: StackFactory, arc_rest: ARCRest
+    make_stack: StackFactory, arc_rest: ARCRest, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     stack = make_stack("sqlite", engines=0)
     [job_id] = stack.submit([JOB], lambda i, j: {"in.txt": b"data\n"})
-    context = engine_for(stack, StorageManager("kill-during-staging", KillDuringStaging(stack)))
+    upload_inputs = submitter.upload_inputs
+
+    def kill_then_upload(ce: ARCRest, ce_id: str, client_id: int, root: Path, uploads: Sequence[Any]) -> int:
+        """The user kills the job (as ``act kill`` through the server does)
+        just as the engine uploads its inputs into the CE session."""
+        outcomes = stack.store.cancel_jobs(stack.proxyid, JobFilter(ids=parse_id_list(str(client_id))))
+        assert [o.arcstate_before for o in outcomes] == ["submitting"]
+        shutil.rmtree(stack.config.inputs_dir / str(client_id))  # what the server does for such a kill
+        return upload_inputs(ce, ce_id, client_id, root, uploads)
+
+    monkeypatch.setattr(submitter, "upload_inputs", kill_then_upload)
+    context = engine_for(stack)
     assert handover_cycle(context) == 1
     submit_cycle(context, stack.cluster)
     job = stack.jobs([job_id])[job_id]
@@ -131,4 +117,41 @@ def test_jobs_of_several_batches_share_the_delegation(make_stack: StackFactory) 
         "id": ",".join(map(str, ids)), "arc": "DelegationID"}).json()
     assert len({row["a_DelegationID"] for row in rows}) == 1
     assert stack.log("engine").count("delegated proxy") == 1
+    stack.clean(ids)
+
+
+def test_one_cycle_sends_its_batches_to_the_ce_at_once(make_stack: StackFactory, monkeypatch: pytest.MonkeyPatch) -> None:
+    stack = make_stack("sqlite", engines=0, engine_settings={"submit_batch": 2, "submit_batches_at_once": 2})
+    ids = stack.submit([JOB] * 5, lambda i, j: {"in.txt": b"x\n"})
+    context = engine_for(stack)
+    posts = {"now": 0, "peak": 0}
+    sizes: list[int] = []
+    lock = threading.Lock()
+    real = ARCRest.create_jobs
+
+    def counting(self: ARCRest, description: str, **kwargs: object) -> object:
+        with lock:
+            posts["now"] += 1
+            posts["peak"] = max(posts["peak"], posts["now"])
+        try:
+            time.sleep(0.5)  # long enough that a second POST sent at once overlaps
+            result = real(self, description, **kwargs)  # type: ignore[arg-type]
+            with lock:
+                sizes.append(len(result))
+            return result
+        finally:
+            with lock:
+                posts["now"] -= 1
+
+    context.ce.delegation(stack.cluster, stack.proxyid)  # as after a first cycle: connected and delegated
+    monkeypatch.setattr(ARCRest, "create_jobs", counting)
+    while handover_cycle(context):
+        pass
+    assert submit_cycle(context, stack.cluster) == 4  # two batches of submit_batch in one cycle
+    assert sorted(sizes) == [2, 2]
+    assert posts["peak"] == 2, "the two batches went one after the other"
+    monkeypatch.setattr(ARCRest, "create_jobs", real)
+    assert submit_cycle(context, stack.cluster) == 1
+    stack.start_engine()
+    stack.wait_for(ids, {"done"})
     stack.clean(ids)

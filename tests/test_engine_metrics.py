@@ -7,6 +7,8 @@ store, on SQLite, PostgreSQL and MariaDB.
 
 from __future__ import annotations
 
+import time
+from datetime import timedelta
 from pathlib import Path
 
 import pytest
@@ -28,7 +30,7 @@ from actframework.errors import (
     X509Error,
 )
 
-from fixtures.databases import Seeder
+from fixtures.databases import Clock, Seeder
 from fixtures.server import free_port
 
 CE = "https://ce.example.org:443/batch"
@@ -162,3 +164,76 @@ def test_a_store_that_cannot_count_still_serves_the_other_metrics(tmp_path: Path
         broken.close()
     assert jobs_gauge(samples) == {}
     assert sample(samples, "actd_engine_ce_errors_total", cluster=CE, kind="storage") == 1
+
+
+# --------------------------------------------------------------------------- expiry
+
+
+def test_proxy_expiry_counts_only_users_with_jobs_in_cumulative_windows(
+    store: JobStore, seed: Seeder, clock: Clock
+) -> None:
+    now = clock()
+    lifetimes = {"/CN=expired": -timedelta(hours=1), "/CN=half-hour": timedelta(minutes=30),
+                 "/CN=five-hours": timedelta(hours=5), "/CN=two-days": timedelta(days=2),
+                 "/CN=a-week": timedelta(days=7)}
+    for dn, left in lifetimes.items():
+        seed.user_jobs(["running"], proxyid=store.store_proxy(dn, "", b"pem", now + left))
+    store.store_proxy("/CN=no-jobs", "", b"pem", now - timedelta(days=1))
+
+    samples = scrape(serve(EngineMetrics(store)))
+
+    assert sample(samples, "actd_proxies_with_jobs") == 5
+    assert {within: sample(samples, "actd_proxies_expiring", within=within)
+            for within in ("1h", "6h", "24h", "72h")} == {"1h": 2, "6h": 3, "24h": 3, "72h": 4}
+    assert sample(samples, "actd_proxy_earliest_expiry_seconds") == -3600
+
+
+def test_delegation_expiry_is_per_cluster(store: JobStore, seed: Seeder, clock: Clock) -> None:
+    now = clock()
+    first = store.store_proxy("/CN=first", "", b"pem", now + timedelta(days=3))
+    second = store.store_proxy("/CN=second", "", b"pem", now + timedelta(days=3))
+    store.add_delegation(CE, first, "d1", now + timedelta(hours=2))
+    store.add_delegation(CE, second, "d2", now + timedelta(hours=30))
+    store.add_delegation(CE2, first, "d3", now - timedelta(minutes=10))
+
+    samples = scrape(serve(EngineMetrics(store)))
+
+    assert sample(samples, "actd_delegations", cluster=CE) == 2
+    assert sample(samples, "actd_delegations_expiring", cluster=CE, within="1h") == 0
+    assert sample(samples, "actd_delegations_expiring", cluster=CE, within="6h") == 1
+    assert sample(samples, "actd_delegations_expiring", cluster=CE, within="72h") == 2
+    assert sample(samples, "actd_delegation_earliest_expiry_seconds", cluster=CE) == 2 * 3600
+    assert sample(samples, "actd_delegations_expiring", cluster=CE2, within="1h") == 1
+    assert sample(samples, "actd_delegation_earliest_expiry_seconds", cluster=CE2) == -600
+
+
+def test_no_users_with_jobs_leave_the_earliest_expiry_out(store: JobStore, clock: Clock) -> None:
+    store.store_proxy("/CN=idle", "", b"pem", clock() + timedelta(hours=1))
+    samples = scrape(serve(EngineMetrics(store)))
+    assert sample(samples, "actd_proxies_with_jobs") == 0
+    assert sample(samples, "actd_proxies_expiring", within="1h") == 0
+    assert sample(samples, "actd_proxy_earliest_expiry_seconds") is None
+
+
+# --------------------------------------------------------------------------- cycle lag
+
+
+def test_cycle_lag_grows_from_the_last_completed_cycle(store: JobStore) -> None:
+    metrics = EngineMetrics(store)
+    url = serve(metrics)
+    metrics.worker_started("handover", "")
+    metrics.worker_started("status", CE)
+    metrics.cycle_done("status", CE, 0.25)
+    time.sleep(0.3)
+
+    samples = scrape(url)
+
+    handover_lag = sample(samples, "actd_engine_cycle_lag_seconds", role="handover", cluster="")
+    status_lag = sample(samples, "actd_engine_cycle_lag_seconds", role="status", cluster=CE)
+    assert handover_lag is not None and status_lag is not None
+    assert 0.3 <= status_lag <= handover_lag < 5
+    assert sample(samples, "actd_engine_last_cycle_seconds", role="status", cluster=CE) == 0.25
+    assert sample(samples, "actd_engine_last_cycle_seconds", role="handover", cluster="") == 0
+
+    metrics.cycle_done("handover", "", 0.5)
+    assert sample(scrape(url), "actd_engine_cycle_lag_seconds", role="handover", cluster="") < 0.3

@@ -10,11 +10,18 @@ from typing import Any
 import pytest
 import yaml
 
-from actframework.config import ServerConfig, new_jwt_secret, render_server_config
-from actframework.engine.settings import ENGINE_CONFIG_TEMPLATE, STATE_NAMES, EngineSettings, Site, Timeouts
+from actframework.engine_settings import (
+    ENGINE_CONFIG_TEMPLATE,
+    STATE_NAMES,
+    ClusterAuth,
+    EngineSettings,
+    Site,
+    Timeouts,
+)
 from actframework.errors import ConfigError
+from actframework.server_config import ServerConfig, new_jwt_secret, render_server_config
 
-#: aCT's hard-coded timeouts (act-spec §F.13), in seconds.
+#: aCT's hard-coded timeouts, in seconds.
 ACT_TIMEOUTS = {
     "tosubmit": 3600, "tocancel": 3600, "cancelling": 3600, "toresubmit": 3600, "torerun": 3600,
     "tofetch": 3600, "finished": 86400, "toclean": 3600, "lost": 172800, "missing": 604800,
@@ -103,7 +110,7 @@ def test_the_template_documents_every_engine_key() -> None:
     ("poll_interval", 0.25), ("poll_interval", 3), ("check_interval", 0), ("check_interval", 120),
     ("submit_batch", 7), ("status_batch", 500), ("fetch_batch", 3), ("clean_batch", 4), ("cancel_batch", 9),
     ("transfer_workers", 2), ("ce_timeout", 12.5), ("lease", 30), ("delegation_renew_before", 600),
-    ("resubmit_attempts", 0), ("resubmit_attempts", 7),
+    ("resubmit_attempts", 0), ("resubmit_attempts", 7), ("token_refresh_interval", 5), ("token_refresh_before", 0),
 ])
 def test_each_key_overrides_its_default(tmp_path: Path, key: str, value: object) -> None:
     settings = load(tmp_path, lambda engine: engine.update({key: value}))
@@ -193,6 +200,16 @@ def test_queue_fraction_zero_is_a_limit_not_unset(tmp_path: Path) -> None:
     assert settings.sites[0].queue_fraction == 0.0
 
 
+@pytest.mark.parametrize(("auth", "mode"), [("auto", ClusterAuth.AUTO), ("x509", ClusterAuth.X509),
+                                             ("Token", ClusterAuth.TOKEN)])
+def test_site_auth_says_which_credentials_the_ce_is_used_with(tmp_path: Path, auth: str, mode: ClusterAuth) -> None:
+    settings = load(tmp_path, lambda engine: engine.update(
+        sites={"a": {"endpoint": "https://ce1.example.org/batch", "auth": auth, "token_audience": "https://ce1"}}))
+    assert settings.sites[0].auth is mode and settings.sites[0].token_audience == "https://ce1"
+    assert settings.site("https://ce9.example.org:443/q").auth is ClusterAuth.AUTO
+    assert settings.site("https://ce9.example.org:443/q").token_audience == ""
+
+
 # --------------------------------------------------------------------------- mistakes
 
 
@@ -233,6 +250,8 @@ def test_unknown_keys_are_named(tmp_path: Path, edit: Callable[[dict[str, Any]],
     (lambda e: e.update(sites={"s": {"endpoint": "https://ce/q", "maxjobs": -1}}), r"maxjobs must be a whole"),
     (lambda e: e.update(sites={"s": {"endpoint": "https://ce/q", "status": "draining"}}),
      r"status must be one of online, offline"),
+    (lambda e: e.update(sites={"s": {"endpoint": "https://ce/q", "auth": "kerberos"}}),
+     r"auth must be one of auto, x509, token"),
     (lambda e: e.update(sites={"s": {"endpoint": "https://ce/q", "queue_fraction": "half"}}),
      r"queue_fraction must be a number"),
     (lambda e: e.update(metrics_listen=["127.0.0.1:9100"]), r"metrics_listen must be a string"),

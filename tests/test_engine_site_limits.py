@@ -26,17 +26,21 @@ def site(**limits: object) -> dict[str, object]:
     return {"sites": {"here": {"endpoint": "https://ce.example.org/batch", **limits}}}
 
 
-def test_without_a_site_entry_a_batch_is_offered(store: JobStore, db_url: str, tmp_path: Path) -> None:
-    assert site_limit(context_with(store, db_url, tmp_path), CE) == 100
-    assert site_limit(context_with(store, db_url, tmp_path, submit_batch=7), CE) == 7
+def test_without_a_site_entry_the_batches_sent_at_once_are_offered(
+    store: JobStore, db_url: str, tmp_path: Path
+) -> None:
+    assert site_limit(context_with(store, db_url, tmp_path), CE) == 200  # 2 batches of 100
+    assert site_limit(context_with(store, db_url, tmp_path, submit_batch=7), CE) == 14
+    assert site_limit(context_with(store, db_url, tmp_path, submit_batch=7, submit_batches_at_once=1), CE) == 7
 
 
-def test_maxjobs_counts_every_job_already_on_the_site(
+def test_maxjobs_counts_the_jobs_the_site_still_works_on(
     store: JobStore, db_url: str, tmp_path: Path, seed: Seeder
 ) -> None:
     context = context_with(store, db_url, tmp_path, **site(maxjobs=10))
     seed.arc_jobs(3, "running", cluster=CE)
-    seed.arc_jobs(2, "done", cluster=CE)
+    seed.arc_jobs(2, "tocancel", cluster=CE)
+    seed.arc_jobs(4, "done", cluster=CE)  # waiting for their users: no slot held
     seed.arc_jobs(4, "running", cluster="https://other.example.org:443/batch")
     assert site_limit(context, CE) == 5
     seed.arc_jobs(6, "submitted", cluster=CE)

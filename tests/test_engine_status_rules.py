@@ -17,9 +17,9 @@ import pytest
 
 from actframework.arc import ARCJob
 from actframework.db._core import arc_field_values
-from actframework.db.records import ArcJob
-from actframework.engine.settings import EngineSettings, Timeouts
-from actframework.engine.status import MAX_SANE_CPU_TIME, ce_fields, decide, listing_interval, missing_rule
+from actframework.db.records import UNCHANGED, ArcJob
+from actframework.engine_settings import EngineSettings, Timeouts
+from actframework.engine.status import MAX_SANE_CPU_TIME, ce_report, decide, listing_interval, missing_rule
 
 NOW = datetime(2026, 11, 24, 12, 0, 0)
 DEFAULTS = EngineSettings()
@@ -66,7 +66,7 @@ def test_each_ce_state_moves_the_job_to_acts_arcstate(rest_state: str, arcstate:
     update = decide(job(before, state="Hold" if before == "holding" else "Running"), report(rest_state),
                     DEFAULTS, NOW)
     assert (update.arc_id, update.expected_arcstate, update.arcstate) == (41, before, arcstate)
-    assert update.fields["State"] == display
+    assert update.report.state == display
 
 
 @pytest.mark.parametrize(("rest_state", "arcstate", "display"), CE_STATES)
@@ -76,7 +76,7 @@ def test_a_ce_state_matching_the_current_arcstate_changes_no_arcstate(
     update = decide(job(arcstate, state=display), report(rest_state), DEFAULTS, NOW)
     assert update.expected_arcstate == arcstate
     assert update.arcstate is None
-    assert update.fields["State"] == display
+    assert update.report.state == display
 
 
 @pytest.mark.parametrize("rest_state", ["OTHER", "KILLING"])
@@ -84,14 +84,14 @@ def test_a_ce_state_matching_the_current_arcstate_changes_no_arcstate(
 def test_other_and_killing_leave_the_arcstate_alone(rest_state: str, before: str) -> None:
     update = decide(job(before, state="Queuing"), report(rest_state), DEFAULTS, NOW)
     assert update.arcstate is None and update.expected_arcstate == before
-    assert update.fields["State"] == "Running"
+    assert update.report.state == "Running"
 
 
 @pytest.mark.parametrize("rest_state", ["BOGUS", None])
 def test_an_unknown_or_missing_ce_state_changes_nothing_and_shows_undefined(rest_state: str | None) -> None:
     update = decide(job("running"), report(rest_state), DEFAULTS, NOW)
     assert update.arcstate is None
-    assert update.fields["State"] == "Undefined"
+    assert update.report.state == "Undefined"
 
 
 def test_the_arcrest_entry_is_found_among_the_other_state_notations() -> None:
@@ -107,18 +107,18 @@ def test_the_arcrest_entry_is_found_among_the_other_state_notations() -> None:
 
 def test_finished_without_an_exit_code_gets_zero() -> None:
     update = decide(job("running"), report("FINISHED"), DEFAULTS, NOW)
-    assert update.fields["ExitCode"] == 0
+    assert update.report.exit_code == 0
 
 
 @pytest.mark.parametrize(("given", "stored"), [("3", 3), ("0", 0), ("137", 137)])
 def test_finished_keeps_the_exit_code_the_ce_gave(given: str, stored: int) -> None:
-    assert decide(job("running"), report("FINISHED", ExitCode=given), DEFAULTS, NOW).fields["ExitCode"] == stored
+    assert decide(job("running"), report("FINISHED", ExitCode=given), DEFAULTS, NOW).report.exit_code == stored
 
 
 @pytest.mark.parametrize("rest_state", ["FAILED", "RUNNING", "KILLED"])
 def test_only_finished_gets_a_default_exit_code(rest_state: str) -> None:
-    assert "ExitCode" not in decide(job("running"), report(rest_state), DEFAULTS, NOW).fields
-    assert decide(job("running"), report(rest_state, ExitCode="2"), DEFAULTS, NOW).fields["ExitCode"] == 2
+    assert decide(job("running"), report(rest_state), DEFAULTS, NOW).report.exit_code is None
+    assert decide(job("running"), report(rest_state, ExitCode="2"), DEFAULTS, NOW).report.exit_code == 2
 
 
 # --------------------------------------------------------------------------- failures
@@ -130,8 +130,8 @@ def test_a_job_that_failed_while_staging_data_is_rerun(restart_state: str) -> No
                   Error=["Failed in files download (pre-processing)"])
     update = decide(job("running", attemptsleft=2), info, DEFAULTS, NOW)
     assert update.arcstate == "torerun"
-    assert update.fields["State"] == "Undefined"
-    assert "attemptsleft" not in update.fields  # a rerun uses no resubmission attempt
+    assert update.report.state == "Undefined"
+    assert update.attemptsleft is None  # a rerun uses no resubmission attempt
 
 
 def test_a_single_string_restart_state_counts_too() -> None:
@@ -144,8 +144,8 @@ def test_a_job_that_failed_elsewhere_is_not_rerun(restart_state: str) -> None:
     info = report("FAILED", RestartState=[f"arcrest:{restart_state}"], Error="Job failed with exit code 1")
     update = decide(job("running"), info, DEFAULTS, NOW)
     assert update.arcstate == "failed"
-    assert update.fields["State"] == "Failed"
-    assert update.fields["Error"] == "Job failed with exit code 1"
+    assert update.report.state == "Failed"
+    assert update.error == "Job failed with exit code 1"
 
 
 def test_an_unreadable_output_list_is_not_rerun() -> None:
@@ -154,7 +154,7 @@ def test_an_unreadable_output_list_is_not_rerun() -> None:
                          "Error reading user generated output file list in /session/x"])
     update = decide(job("running"), info, DEFAULTS, NOW)
     assert update.arcstate == "failed"
-    assert update.fields["State"] == "Failed"
+    assert update.report.state == "Failed"
 
 
 RESUBMIT = EngineSettings(resubmit_errors=("LRMS error: (-1)", "node crashed"))
@@ -165,8 +165,8 @@ def test_a_configured_error_with_attempts_left_is_resubmitted_with_one_less(atte
     info = report("FAILED", RestartState=["arcrest:RUNNING"], Error=["Job was lost", "worker: node crashed"])
     update = decide(job("running", attemptsleft=attempts), info, RESUBMIT, NOW)
     assert update.arcstate == "toresubmit"
-    assert update.fields["attemptsleft"] == left
-    assert update.fields["State"] == "Undefined"
+    assert update.attemptsleft == left
+    assert update.report.state == "Undefined"
 
 
 @pytest.mark.parametrize("attempts", [0, None])
@@ -174,7 +174,7 @@ def test_a_configured_error_without_attempts_left_fails(attempts: int | None) ->
     info = report("FAILED", RestartState=["arcrest:RUNNING"], Error="LRMS error: (-1) Job was killed")
     update = decide(job("running", attemptsleft=attempts), info, RESUBMIT, NOW)
     assert update.arcstate == "failed"
-    assert "attemptsleft" not in update.fields
+    assert update.attemptsleft is None
 
 
 def test_an_error_no_pattern_matches_fails_even_with_attempts_left() -> None:
@@ -187,7 +187,7 @@ def test_a_staging_failure_is_rerun_rather_than_resubmitted() -> None:
     info = report("FAILED", RestartState=["arcrest:PREPARING"], Error="node crashed during staging")
     update = decide(job("submitted", state="Preparing", attemptsleft=3), info, RESUBMIT, NOW)
     assert update.arcstate == "torerun"
-    assert "attemptsleft" not in update.fields
+    assert update.attemptsleft is None
 
 
 # --------------------------------------------------------------------------- cancelling
@@ -198,14 +198,14 @@ def test_a_cancelling_job_that_ended_is_cancelled(rest_state: str) -> None:
     info = report(rest_state, RestartState=["arcrest:PREPARING"])  # a failure is not rerun either
     update = decide(job("cancelling", attemptsleft=3), info, RESUBMIT, NOW)
     assert (update.expected_arcstate, update.arcstate) == ("cancelling", "cancelled")
-    assert "attemptsleft" not in update.fields
+    assert update.attemptsleft is None
 
 
 @pytest.mark.parametrize("rest_state", ["RUNNING", "KILLING", "QUEUING", "FINISHING", "OTHER"])
 def test_a_cancelling_job_still_alive_stays_cancelling(rest_state: str) -> None:
     update = decide(job("cancelling", tstate=NOW - timedelta(minutes=59)), report(rest_state), DEFAULTS, NOW)
     assert (update.expected_arcstate, update.arcstate) == ("cancelling", None)
-    assert "State" in update.fields
+    assert update.report.state is not None
 
 
 def test_a_cancelling_job_stuck_longer_than_the_timeout_is_cancelled() -> None:
@@ -265,49 +265,46 @@ def test_a_state_change_wins_over_a_max_time() -> None:
     assert decide(finishing, report("FINISHED"), settings, NOW).arcstate == "finished"
 
 
-# --------------------------------------------------------------------------- CE fields
+# --------------------------------------------------------------------------- CE reports
 
 
 def test_an_implausible_cpu_time_is_stored_as_minus_one() -> None:
-    fields = ce_fields(job(), report("RUNNING", UsedTotalCPUTime=str(MAX_SANE_CPU_TIME + 1)), NOW)
-    assert fields["UsedTotalCPUTime"] == -1
-    fields = ce_fields(job(), report("RUNNING", UsedTotalCPUTime=str(MAX_SANE_CPU_TIME)), NOW)
-    assert fields["UsedTotalCPUTime"] == MAX_SANE_CPU_TIME
+    assert ce_report(job(), report("RUNNING", UsedTotalCPUTime=str(MAX_SANE_CPU_TIME + 1)), NOW).used_cpu_time == -1
+    sane = ce_report(job(), report("RUNNING", UsedTotalCPUTime=str(MAX_SANE_CPU_TIME)), NOW)
+    assert sane.used_cpu_time == MAX_SANE_CPU_TIME
     assert MAX_SANE_CPU_TIME == 10**7
-    assert ce_fields(job(), report("RUNNING", UsedTotalCPUTime="1234"), NOW)["UsedTotalCPUTime"] == 1234
-    assert "UsedTotalCPUTime" not in ce_fields(job(), report("RUNNING"), NOW)
+    assert ce_report(job(), report("RUNNING", UsedTotalCPUTime="1234"), NOW).used_cpu_time == 1234
+    assert ce_report(job(), report("RUNNING"), NOW).used_cpu_time is None
 
 
 def test_wall_time_is_per_slot_and_never_more_than_the_job_has_existed() -> None:
     old = job(created=NOW - timedelta(days=1))
-    assert ce_fields(old, report("RUNNING", UsedTotalWallTime="8000", RequestedSlots="4"), NOW)[
-        "UsedTotalWallTime"] == 2000
-    assert ce_fields(old, report("RUNNING", UsedTotalWallTime="8000"), NOW)["UsedTotalWallTime"] == 8000
+    assert ce_report(old, report("RUNNING", UsedTotalWallTime="8000", RequestedSlots="4"), NOW).used_wall_time == 2000
+    assert ce_report(old, report("RUNNING", UsedTotalWallTime="8000"), NOW).used_wall_time == 8000
     young = job(created=NOW - timedelta(seconds=1500))
-    assert ce_fields(young, report("RUNNING", UsedTotalWallTime="8000", RequestedSlots="4"), NOW)[
-        "UsedTotalWallTime"] == 1500
-    assert ce_fields(young, report("RUNNING", UsedTotalWallTime="1000"), NOW)["UsedTotalWallTime"] == 1000
+    assert ce_report(young, report("RUNNING", UsedTotalWallTime="8000", RequestedSlots="4"), NOW).used_wall_time == 1500
+    assert ce_report(young, report("RUNNING", UsedTotalWallTime="1000"), NOW).used_wall_time == 1000
     # A creation time in the future (clock skew) caps at zero, never below.
     future = job(created=NOW + timedelta(minutes=5))
-    assert ce_fields(future, report("RUNNING", UsedTotalWallTime="100"), NOW)["UsedTotalWallTime"] == 0
+    assert ce_report(future, report("RUNNING", UsedTotalWallTime="100"), NOW).used_wall_time == 0
     unknown_age = job(created=None)
-    assert ce_fields(unknown_age, report("RUNNING", UsedTotalWallTime="9000", RequestedSlots="3"), NOW)[
-        "UsedTotalWallTime"] == 3000
-    assert "UsedTotalWallTime" not in ce_fields(old, report("RUNNING"), NOW)
+    unknown = ce_report(unknown_age, report("RUNNING", UsedTotalWallTime="9000", RequestedSlots="3"), NOW)
+    assert unknown.used_wall_time == 3000
+    assert ce_report(old, report("RUNNING"), NOW).used_wall_time is None
 
 
 def test_execution_nodes_are_joined_with_commas_and_non_ascii_is_dropped() -> None:
-    fields = ce_fields(job(), report("RUNNING", ExecutionNode=["wn01.example.org", "wn\u00e902", "n\u00f6de3"]), NOW)
-    assert fields["ExecutionNode"] == "wn01.example.org,wn02,nde3"
-    assert ce_fields(job(), report("RUNNING", ExecutionNode="wn7"), NOW)["ExecutionNode"] == "wn7"
-    assert "ExecutionNode" not in ce_fields(job(), report("RUNNING"), NOW)
+    nodes = ce_report(job(), report("RUNNING", ExecutionNode=["wn01.example.org", "wn\u00e902", "n\u00f6de3"]), NOW)
+    assert nodes.execution_node == "wn01.example.org,wn02,nde3"
+    assert ce_report(job(), report("RUNNING", ExecutionNode="wn7"), NOW).execution_node == "wn7"
+    assert ce_report(job(), report("RUNNING"), NOW).execution_node is None
 
 
 def test_errors_are_joined_and_cleared_when_the_ce_reports_none() -> None:
-    fields = ce_fields(job(), report("FAILED", Error=["first", "second"]), NOW)
-    assert fields["Error"] == "first;second"
-    cleared = ce_fields(job(), report("RUNNING"), NOW)
-    assert "Error" in cleared and cleared["Error"] is None
+    assert decide(job(), report("FAILED", Error=["first", "second"]), DEFAULTS, NOW).error == "first;second"
+    cleared = decide(job(), report("RUNNING"), DEFAULTS, NOW)
+    assert cleared.error is None
+    assert "Error" in cleared.columns() and cleared.columns()["Error"] is None
 
 
 def test_every_reported_attribute_is_stored_in_its_column() -> None:
@@ -320,9 +317,9 @@ def test_every_reported_attribute_is_stored_in_its_column() -> None:
         "WorkingAreaEraseTime": "2026-12-01T11:00:00Z", "ProxyExpirationTime": "2026-11-25T10:00:00Z",
         "RestartState": ["arcrest:RUNNING"], "ExitCode": "0",
     }
-    fields = ce_fields(job(), report("FINISHED", **activity), NOW)
+    fields = ce_report(job(), report("FINISHED", **activity), NOW).columns()
     assert fields == {
-        "State": "Finished", "Error": None, "RestartState": "Running", "Type": "single",
+        "State": "Finished", "RestartState": "Running", "Type": "single",
         "LocalIDFromManager": "4711", "WaitingPosition": 3, "Owner": "/DC=org/CN=Alice",
         "LocalOwner": "griduser", "RequestedTotalCPUTime": 7200, "RequestedTotalWallTime": 3600,
         "RequestedSlots": 2, "StdIn": "in.txt", "StdOut": "out.txt", "StdErr": "err.txt", "LogDir": "log",
@@ -339,7 +336,8 @@ def test_every_reported_attribute_is_stored_in_its_column() -> None:
 
 
 def test_a_minimal_report_writes_only_the_state_and_clears_the_error() -> None:
-    assert ce_fields(job(), report("QUEUING"), NOW) == {"State": "Queuing", "Error": None}
+    assert ce_report(job(), report("QUEUING"), NOW).columns() == {"State": "Queuing"}
+    assert decide(job(), report("QUEUING"), DEFAULTS, NOW).columns() == {"State": "Queuing", "Error": None}
 
 
 def test_every_decision_writes_only_columns_the_store_accepts() -> None:
@@ -347,7 +345,7 @@ def test_every_decision_writes_only_columns_the_store_accepts() -> None:
                   UsedTotalCPUTime="5", ExecutionNode=["a", "b"])
     for settings in (DEFAULTS, RESUBMIT):
         update = decide(job("running", attemptsleft=2), info, settings, NOW)
-        assert set(arc_field_values(update.fields)) == set(update.fields)
+        assert set(arc_field_values(update.columns())) == set(update.columns())
 
 
 # --------------------------------------------------------------------------- missing from the CE's job list
@@ -363,14 +361,14 @@ def test_a_listed_job_has_no_missing_clock() -> None:
     checked = missing_job(missingsince=NOW - timedelta(minutes=3))
     update = missing_rule(checked, decide(checked, report("RUNNING"), MISSING_AFTER, NOW),
                           frozenset({"abc123"}), MISSING_AFTER, NOW)
-    assert update.arcstate is None and update.fields["missingsince"] is None
+    assert update.arcstate is None and update.missingsince is None
 
 
 def test_a_job_first_missing_from_the_list_starts_its_clock_and_waits() -> None:
     checked = missing_job()
     update = missing_rule(checked, decide(checked, report("RUNNING"), MISSING_AFTER, NOW),
                           frozenset({"other"}), MISSING_AFTER, NOW)
-    assert update.arcstate is None and update.fields["missingsince"] == NOW
+    assert update.arcstate is None and update.missingsince == NOW
 
 
 def test_a_job_missing_for_less_than_the_timeout_keeps_its_first_missing_time() -> None:
@@ -378,7 +376,7 @@ def test_a_job_missing_for_less_than_the_timeout_keeps_its_first_missing_time() 
     checked = missing_job(missingsince=since)
     update = missing_rule(checked, decide(checked, report("RUNNING"), MISSING_AFTER, NOW),
                           frozenset(), MISSING_AFTER, NOW)
-    assert update.arcstate is None and update.fields["missingsince"] == since
+    assert update.arcstate is None and update.missingsince == since
 
 
 def test_a_job_missing_for_the_timeout_is_cancelled_with_a_reason() -> None:
@@ -386,7 +384,7 @@ def test_a_job_missing_for_the_timeout_is_cancelled_with_a_reason() -> None:
     update = missing_rule(checked, decide(checked, report("RUNNING"), MISSING_AFTER, NOW),
                           frozenset(), MISSING_AFTER, NOW)
     assert update.arcstate == "tocancel"
-    assert update.fields["Error"] == "missing from the CE's job list for 600 s; cancelled"
+    assert update.error == "missing from the CE's job list for 600 s; cancelled"
 
 
 def test_a_missing_cancelling_job_is_cancelled_at_once() -> None:
@@ -405,12 +403,12 @@ def test_a_missing_job_that_the_report_moves_on_follows_the_report() -> None:
 
 def test_a_cancelling_job_keeps_the_reason_it_was_cancelled_for() -> None:
     update = decide(job("cancelling"), report("KILLING"), DEFAULTS, NOW)
-    assert "Error" not in update.fields
+    assert update.error is UNCHANGED and "Error" not in update.columns()
     update = decide(job("cancelling"), report("KILLED", Error="killed by user"), DEFAULTS, NOW)
-    assert update.fields["Error"] == "killed by user"
+    assert update.error == "killed by user"
     with_reason = replace(job("cancelling"), attributes=MappingProxyType({
         "State": "Running", "IDFromEndpoint": "abc123", "Error": "missing from the CE's job list for 600 s; cancelled"}))
-    assert "Error" not in decide(with_reason, report("KILLED", Error="killed by user"), DEFAULTS, NOW).fields
+    assert decide(with_reason, report("KILLED", Error="killed by user"), DEFAULTS, NOW).error is UNCHANGED
 
 
 def test_the_job_list_is_read_often_enough_for_the_missing_timeout_but_at_most_every_ten_minutes() -> None:

@@ -14,6 +14,9 @@ from pathlib import Path
 import pytest
 import sqlalchemy as sa
 from cryptography import x509 as crypto_x509
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import rsa
+from cryptography.x509.oid import NameOID
 
 from actframework.arc import ARCRest
 from actframework.db.schema import arcjobs, clientjobs
@@ -37,8 +40,7 @@ def site_settings(stack_cluster: str, **engine: object) -> dict[str, object]:
 def run_to_end(users: Sequence[Stack], timeout: float = 300,
                on_poll: Callable[[dict[int, str | None]], None] | None = None) -> dict[int, str]:
     """Poll every user's jobs, cleaning each as it ends (as ``act get``
-    does: a site's ``maxjobs`` counts jobs until they are cleaned), until
-    none is left; returns each job's final state. ``on_poll`` sees the
+    does), until none is left; returns each job's final state. ``on_poll`` sees the
     states of all jobs at every poll."""
     final: dict[int, str] = {}
     deadline = time.monotonic() + timeout
@@ -90,6 +92,23 @@ def test_jobs_queued_behind_maxjobs_longer_than_the_tosubmit_timeout_all_run(
     assert errors == {}
 
 
+def test_outputs_a_user_leaves_unfetched_do_not_hold_the_sites_slots(
+    make_stack: StackFactory, arc_ce
+) -> None:
+    cluster = f"https://localhost:{arc_ce.port}/fork"
+    stack = make_stack("sqlite", engine_settings=site_settings(cluster, maxjobs=1))
+    idle = stack.as_user(load_proxy(arc_ce.proxy2))
+    unfetched = idle.submit([sleep_job(1, "unfetched")])
+    assert idle.wait_for(unfetched, RESTING, timeout=120) == {unfetched[0]: "done"}
+    # The job stays on the CE until its user cleans it; the next user's
+    # job runs meanwhile.
+    later = stack.submit([sleep_job(1, "later")])
+    assert stack.wait_for(later, RESTING, timeout=120) == {later[0]: "done"}, stack.logs()
+    assert idle.states(unfetched) == {unfetched[0]: "done"}
+    stack.clean(later)
+    idle.clean(unfetched)
+
+
 # --------------------------------------------------------------------------- fair share
 
 
@@ -99,24 +118,67 @@ def test_a_user_who_queues_later_is_not_starved_by_a_user_with_many_queued_jobs(
     cluster = f"https://localhost:{arc_ce.port}/fork"
     first = make_stack("sqlite", engine_settings=site_settings(cluster, maxjobs=3))
     second = first.as_user(load_proxy(arc_ce.proxy2))
-    many = first.submit([sleep_job(2, f"many{i}") for i in range(16)])
+    many = first.submit([sleep_job(2, f"many{i}") for i in range(12)])
     first.wait_for(many[:3], {"submitted", "running", "finishing", "finished", "done"}, timeout=120)
     waiting_before = sum(1 for state in first.states(many).values() if state == "tosubmit")
-    few = second.submit([sleep_job(2, f"few{i}") for i in range(4)])
-    waiting_when_all_four_went: list[int] = []
+    few = second.submit([sleep_job(2, f"few{i}") for i in range(3)])
+    waiting_when_all_three_went: list[int] = []
 
     def watch(states: dict[int, str | None]) -> None:
-        if not waiting_when_all_four_went and all(states.get(job_id) != "tosubmit" for job_id in few):
-            waiting_when_all_four_went.append(sum(1 for job_id in many if states.get(job_id) == "tosubmit"))
+        if not waiting_when_all_three_went and all(states.get(job_id) != "tosubmit" for job_id in few):
+            waiting_when_all_three_went.append(sum(1 for job_id in many if states.get(job_id) == "tosubmit"))
 
     final = run_to_end([first, second], on_poll=watch)
-    assert set(final.values()) == {"done"} and len(final) == 20
+    assert set(final.values()) == {"done"} and len(final) == 15
     # First come, first served would have submitted every one of the first
-    # user's waiting jobs (at least 10) before any of the four; fair share
-    # gives the first user about as many slots as the second meanwhile, and
-    # ties (equal holdings) to the user whose oldest job is older.
-    assert waiting_before >= 10
-    assert waiting_before - waiting_when_all_four_went[0] <= 9, (waiting_before, waiting_when_all_four_went)
+    # user's waiting jobs (at least 7) before any of the three; fair share
+    # gives the first user about as many slots as the second meanwhile (3,
+    # and ties, equal holdings, go to the user whose oldest job is older).
+    assert waiting_before >= 7
+    assert waiting_before - waiting_when_all_three_went[0] <= 6, (waiting_before, waiting_when_all_three_went)
+
+
+def untrusted_proxy(home: Path) -> Proxy:
+    """A proxy of a user whose CA neither the CE nor anyone else trusts: the
+    CE refuses every connection made with it."""
+    name = crypto_x509.Name([crypto_x509.NameAttribute(NameOID.COMMON_NAME, "Nowhere CA")])
+    ca_key, user_key = (rsa.generate_private_key(public_exponent=65537, key_size=2048) for _ in range(2))
+    now = datetime.now(UTC)
+
+    def issue(subject: crypto_x509.Name, key: rsa.RSAPrivateKey, ca: bool) -> crypto_x509.Certificate:
+        return (crypto_x509.CertificateBuilder().subject_name(subject).issuer_name(name)
+                .public_key(key.public_key()).serial_number(crypto_x509.random_serial_number())
+                .not_valid_before(now - timedelta(hours=1)).not_valid_after(now + timedelta(days=1))
+                .add_extension(crypto_x509.BasicConstraints(ca=ca, path_length=None), critical=True)
+                .sign(ca_key, hashes.SHA256()))
+
+    user = issue(crypto_x509.Name([crypto_x509.NameAttribute(NameOID.COMMON_NAME, "mallory")]), user_key, False)
+    (home / "usercert.pem").write_bytes(user.public_bytes(serialization.Encoding.PEM))
+    (home / "userkey.pem").write_bytes(user_key.private_bytes(
+        serialization.Encoding.PEM, serialization.PrivateFormat.TraditionalOpenSSL, serialization.NoEncryption()))
+    (home / "userkey.pem").chmod(0o600)
+    issue(name, ca_key, True)  # the CA exists only here
+    return make_proxy(home / "usercert.pem", home / "userkey.pem")
+
+
+def test_an_owner_whose_batch_the_ce_refuses_does_not_hold_back_the_other_owners_of_the_cycle(
+    make_stack: StackFactory, arc_ce, tmp_path: Path
+) -> None:
+    cluster = f"https://localhost:{arc_ce.port}/fork"
+    stack = make_stack("sqlite", engine_settings=site_settings(cluster))
+    stack.kill("engine", signal.SIGTERM)  # both owners' jobs wait for the same cycle
+    refused = stack.as_user(untrusted_proxy(tmp_path))
+    accepted = stack.as_user(load_proxy(arc_ce.proxy2))
+    refused_ids = refused.submit([sleep_job(1, f"refused{i}") for i in range(3)])  # older: their batch goes first
+    accepted_ids = accepted.submit([sleep_job(1, f"accepted{i}") for i in range(3)])
+    stack.start_engine()
+    # The refused owner's batch fails at the CE; the other owner's batch of
+    # the same cycle still goes, instead of waiting for its lease (600 s).
+    final = run_to_end([accepted], timeout=240)
+    assert final == {job_id: "done" for job_id in accepted_ids}, stack.logs()
+    states = refused.states(refused_ids)
+    assert set(states.values()) == {"tosubmit"}, states
+    refused.action("cancel", refused_ids)
 
 
 # --------------------------------------------------------------------------- credentials

@@ -6,7 +6,7 @@ import pytest
 import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql
 
-from actframework.db.filters import MAX_ID, IdSelection, JobFilter, like_element_pattern, parse_id_list
+from actframework.db.filters import MAX_ID, IdSelection, JobFilter, id_condition, like_element_pattern, parse_id_list
 from actframework.db.schema import clientjobs
 from actframework.errors import InvalidFilterError
 
@@ -57,14 +57,14 @@ def test_ids_beyond_the_column_range_match_nothing_and_ranges_are_clamped() -> N
 
 
 def test_ranges_become_between_not_expanded_in_lists() -> None:
-    condition = parse_id_list("1-100000,7").condition(clientjobs.c.id)
+    condition = id_condition(parse_id_list("1-100000,7"), clientjobs.c.id)
     sql = str(condition.compile(dialect=postgresql.dialect()))
     assert "BETWEEN" in sql
     assert sql.count("%(") < 5  # a handful of parameters, not 100000
 
 
 def test_empty_selection_condition_is_false() -> None:
-    sql = str(IdSelection().condition(clientjobs.c.id).compile(dialect=postgresql.dialect()))
+    sql = str(id_condition(IdSelection(), clientjobs.c.id).compile(dialect=postgresql.dialect()))
     assert sql == "false"
 
 
@@ -96,5 +96,5 @@ def test_cluster_element_pattern_is_literal() -> None:
 
 def test_selection_condition_is_sql_usable() -> None:
     # A condition built from a selection binds plain ints.
-    condition = parse_id_list("3,4-6").condition(sa.column("id", sa.Integer))
+    condition = id_condition(parse_id_list("3,4-6"), sa.column("id", sa.Integer))
     assert "IN" in str(condition) and "BETWEEN" in str(condition)

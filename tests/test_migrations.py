@@ -113,7 +113,7 @@ def test_migrations_are_found_through_the_package_not_the_cwd(
     monkeypatch.chdir(tmp_path)
     assert MIGRATIONS_DIR.is_absolute()
     assert (MIGRATIONS_DIR / "env.py").is_file()
-    assert head_revision() == "0006"
+    assert head_revision() == "0008"
 
 
 def test_migrations_do_not_import_the_live_schema() -> None:

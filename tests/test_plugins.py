@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import ast
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -192,10 +193,49 @@ def test_builtin_backend_loads_by_name_and_without_a_url_says_how_to_give_one(na
         manager.stage_inputs(CLIENT, JOB)
 
 
-def test_actstore_on_the_client_needs_the_server_and_a_token() -> None:
+def test_actstore_without_the_servers_files_refuses_to_stage(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     _require_builtin_backends()
-    with pytest.raises(StorageError, match="needs the aCT server URL and the user's token"):
+    monkeypatch.chdir(tmp_path)
+    Path("in.txt").write_text("in\n")
+    with pytest.raises(StorageError, match="stores on the aCT server, and there is none here"):
         load_backend("actstore").stage_inputs(CLIENT, JOB)
+
+
+def test_no_hook_of_actstore_needs_the_server_when_there_is_nothing_to_upload(tmp_path: Path) -> None:
+    _require_builtin_backends()
+    backend = load_backend("actstore")
+    remote_only = StorageJob(id=7, description=JOB.description, inputs=(JOB.inputs[1],))
+    assert backend.stage_inputs(CLIENT, remote_only) == []
+    assert backend.rewrite_description(CLIENT, remote_only, []) == JOB.description
+    assert backend.retrieve_results(CLIENT, remote_only, tmp_path).files == ()
+    assert backend.clean_up(CLIENT, remote_only) is False
+
+
+def _actframework_imports(path: Path) -> set[str]:
+    """The actframework modules a Python file imports (``from actframework
+    import x`` counts as ``actframework.x``)."""
+    names: set[str] = set()
+    for node in ast.walk(ast.parse(path.read_text(), str(path))):
+        if isinstance(node, ast.Import):
+            names.update(alias.name for alias in node.names)
+        elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
+            if node.module == "actframework":
+                names.update(f"actframework.{alias.name}" for alias in node.names)
+            else:
+                names.add(node.module)
+    return {name for name in names if name == "actframework" or name.startswith("actframework.")}
+
+
+EXAMPLE_DISTS = Path(__file__).parent / "plugin_dists"
+
+
+@pytest.mark.parametrize(
+    "source", sorted(EXAMPLE_DISTS.glob("*/*/*.py")), ids=lambda path: str(path.relative_to(EXAMPLE_DISTS))
+)
+def test_the_example_backends_import_only_the_public_module(source: Path) -> None:
+    """What lint-imports checks for the in-tree backends (the examples are
+    not installed where it looks)."""
+    assert _actframework_imports(source) <= {"actframework.storage", "actframework.testing"}
 
 
 def test_backend_options_are_checked_when_it_loads() -> None:

@@ -252,6 +252,67 @@ def test_post_with_a_description_creates_a_confirmed_job(api: LiveServer, alice:
     assert hand_over(api).keys() == {answer[0]["id"]}
 
 
+ADL_NS = "http://www.eu-emi.eu/es/2010/12/adl"
+ADL_JOB = (f'<ActivityDescription xmlns="{ADL_NS}" xmlns:x="urn:example"><ActivityIdentification>'
+           "<Name>{name}</Name><x:Keep>me</x:Keep></ActivityIdentification><Application><Executable>"
+           "<Path>run.sh</Path></Executable></Application><DataStaging><InputFile><Name>in.txt</Name></InputFile>"
+           "<InputFile><Name>remote.txt</Name><Source><URI>https://example.org/remote.txt</URI></Source>"
+           "</InputFile></DataStaging></ActivityDescription>")
+
+
+def test_adl_descriptions_are_confirmed_and_stored_as_adl(api: LiveServer, alice: User, cluster: str) -> None:
+    [job_id] = alice.create(1, [cluster])
+    desc = ADL_JOB.format(name="adl")
+    assert alice.ok("PUT", [{"id": job_id, "desc": desc}]) == [
+        {"id": job_id, "name": "adl", "msg": "Input file in.txt missing"}]
+    input_file = upload(api, job_id, "in.txt")
+    assert alice.ok("PUT", [{"id": job_id, "desc": desc}]) == [
+        {"id": job_id, "name": "adl", "msg": "Input file run.sh missing"}]
+    script = upload(api, job_id, "run.sh", "#!/bin/sh\n")
+    assert alice.ok("PUT", [{"id": job_id, "desc": desc}]) == [{"id": job_id, "name": "adl"}]
+
+    from actframework import jobdesc
+
+    [stored] = alice.ok("GET", client="jobdesc")
+    assert stored["c_jobdesc"].startswith("<ActivityDescription ") and "<x:Keep>me</x:Keep>" in stored["c_jobdesc"]
+    job = jobdesc.parse_one(stored["c_jobdesc"])
+    assert [(entry.name, entry.source) for entry in job.inputs] == [
+        ("in.txt", str(input_file)), ("remote.txt", "https://example.org/remote.txt"), ("run.sh", str(script))]
+    assert hand_over(api).keys() == {job_id}
+
+
+def test_invalid_adl_is_refused_with_where_and_why(alice: User, cluster: str) -> None:
+    ids = alice.create(4, [cluster])
+    body = [
+        {"id": ids[0], "desc": f'<ActivityDescription xmlns="{ADL_NS}">\n<Application>\n</ActivityDescription>'},
+        {"id": ids[1], "desc": '<!DOCTYPE a [<!ENTITY e SYSTEM "file:///etc/passwd">]>\n<a>&e;</a>'},
+        {"id": ids[2], "desc": f"<ActivityDescriptions>{ADL_JOB.format(name='a')}{ADL_JOB.format(name='b')}"
+                               "</ActivityDescriptions>"},
+        {"id": ids[3], "desc": f'<ActivityDescription xmlns="{ADL_NS}"><DataStaging><InputFile><Name>../x</Name>'
+                               "</InputFile></DataStaging></ActivityDescription>"},
+    ]
+    answer = alice.ok("PUT", body)
+    assert answer[0]["msg"] == ("Invalid job description: line 3, column 1: expected </Application> to close "
+                                "the <Application> at line 2, column 1")
+    assert answer[1]["msg"].startswith("Invalid job description: line 1, column ")
+    assert "document type declaration" in answer[1]["msg"] and "root:" not in answer[1]["msg"]
+    assert answer[2]["msg"] == "Invalid job description: it holds 2 jobs; submit each job separately"
+    assert answer[3]["msg"] == "Invalid input file name ../x"
+    assert all(row["c_jobdesc"] is None for row in alice.ok("GET", client="jobdesc"))
+
+
+def test_post_with_an_adl_description_creates_a_confirmed_job(api: LiveServer, alice: User, cluster: str) -> None:
+    oneshot = f'<ActivityDescription xmlns="{ADL_NS}"><ActivityIdentification><Name>oneshot</Name>' \
+              "</ActivityIdentification><Application><Executable><Path>/bin/true</Path></Executable>" \
+              "</Application></ActivityDescription>"
+    answer = alice.ok("POST", [{"clusterlist": [cluster], "desc": oneshot},
+                               {"clusterlist": [cluster], "desc": ADL_JOB.format(name="needs-inputs")}])
+    assert set(answer[0]) == {"id", "name"} and answer[0]["name"] == "oneshot"
+    assert answer[1] == {"msg": "Input file in.txt missing"}
+    [stored] = alice.ok("GET", client="jobdesc")
+    assert stored["c_jobdesc"] == oneshot
+
+
 # --------------------------------------------------------------------------- listing
 
 

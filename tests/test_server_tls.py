@@ -9,7 +9,8 @@ from pathlib import Path
 import pytest
 import requests
 
-from actframework.config import new_jwt_secret, render_server_config, write_private_file
+from actframework.config import write_private_file
+from actframework.server_config import new_jwt_secret, render_server_config
 
 from fixtures.server import ACTD, free_port
 

@@ -1,37 +1,39 @@
 """The storage contract (``actframework.testing.storage_contract``) run
 against our backends on their real storage: actstore on a live ``actd
-serve``; webdav and dcache in their own modules, next to their servers."""
+serve``; webdav and dcache in their own modules, next to their servers;
+the example third-party backend (``tests/plugin_dists/localdir``) on a
+directory."""
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
 import pytest
 
 from actframework.client.api import ACTClient
-from actframework.hookspecs import SILENT, Caller, Credentials, StorageContext, StorageJob, TransferProgress
+from actframework.client.server_files import client_storage_context
+from actframework.hookspecs import SILENT, Caller, StorageContext, StorageJob, TransferProgress
 from actframework.plugins import StorageManager, load_backend
-from actframework.testing.storage_contract import StorageContract
+from actframework.testing.storage_contract import StorageContract, write_files
 from fixtures.server import LiveServer
 
 pytestmark = pytest.mark.integration
 
 
 class ActStoreHarness:
-    """actstore's files live in the server's data directory."""
+    """actstore's files live in the server's data directory, where the
+    backend puts them through the server's files (``context.server``)."""
 
     def __init__(self, api: LiveServer, proxy: Path) -> None:
         self.api = api
         self.proxyid, self.token = api.token_for(proxy)
+        self.act = ACTClient(api.url, token=self.token)
         self.backend: StorageManager = load_backend("actstore")
-        self._done = 0
 
     def context(self, progress: Any = None) -> StorageContext:
-        return StorageContext(caller=Caller.CLIENT, server_url=self.api.url,
-                              credentials=Credentials(token=self.token),
-                              progress=progress if progress is not None else SILENT)
+        return client_storage_context(self.act, progress=progress if progress is not None else SILENT)
 
     def new_job(self) -> int:
         return self.api.new_job(self.proxyid)
@@ -44,19 +46,18 @@ class ActStoreHarness:
         with ACTClient(self.api.url, token=self.token) as act:  # as act kill does
             act.kill([job_id])
 
-    def put_results(self, files: Mapping[str, bytes]) -> StorageJob:
-        self._done += 1
-        ce_id = f"contract{self._done}"
-        job_id = self.api.new_job(self.proxyid, "done", ce_id)
-        self.api.write_results(ce_id, dict(files))
-        return StorageJob(id=job_id, description="", ce_id=ce_id)
+    def put_results(self, files: Mapping[str, bytes]) -> StorageJob | None:
+        """None: results on the server are the core's (``act get`` downloads them)."""
+        return None
 
 
 @pytest.mark.parametrize("api", ["sqlite"], indirect=True)
 class TestActStore(StorageContract):
     @pytest.fixture
-    def harness(self, api: LiveServer, arc_ce: Any) -> ActStoreHarness:
-        return ActStoreHarness(api, Path(arc_ce.proxy))
+    def harness(self, api: LiveServer, arc_ce: Any) -> Iterator[ActStoreHarness]:
+        harness = ActStoreHarness(api, Path(arc_ce.proxy))
+        with harness.act:
+            yield harness
 
 
 def test_the_recorder_is_a_transfer_progress() -> None:
@@ -73,7 +74,7 @@ def test_the_recorder_is_a_transfer_progress() -> None:
 
 class LocalDirHarness:
     """The example third-party backend (tests/plugin_dists/localdir), as its
-    author would run the contract: files in a directory."""
+    author would run the contract: files in a directory, no aCT server."""
 
     def __init__(self, root: Path) -> None:
         import sys
@@ -82,7 +83,9 @@ class LocalDirHarness:
         from actframework_localdir import LocalDirBackend
 
         self.root = root
-        self.backend = StorageManager("localdir", LocalDirBackend({"root": str(root)}))
+        self.backend = StorageManager(
+            "localdir", LocalDirBackend({"root": str(root), "root_url": "https://files.example.org/act"})
+        )
         self._next = 0
 
     def context(self, progress: Any = None) -> StorageContext:
@@ -101,10 +104,7 @@ class LocalDirHarness:
 
     def put_results(self, files: Mapping[str, bytes]) -> StorageJob:
         job = StorageJob(id=self.new_job(), description="")
-        for name, content in files.items():
-            path = self.root / str(job.id) / "results" / name
-            path.parent.mkdir(parents=True, exist_ok=True)
-            path.write_bytes(content)
+        write_files(self.root / f"{job.id}-results", files)
         return job
 
 

@@ -28,15 +28,15 @@ MIB = 1024 * 1024
 
 
 class DCacheHarness(WebDAVHarness):
-    """Inputs behind the door (files under its user directory), results on the aCT server."""
+    """Inputs behind the door (files under its user directory), results there too."""
 
     def __init__(self, door: DCacheDoor, api: LiveServer, proxy: Path, **options: Any) -> None:
         self.door = door
         super().__init__(door, api, proxy, "dcache", **options)  # type: ignore[arg-type]
 
-    def stored_input(self, job_id: int, name: str) -> bytes | None:
-        path = self.door.user_dir / str(job_id) / name
-        return path.read_bytes() if path.is_file() else None
+    @property
+    def directory(self) -> Path:
+        return self.door.user_dir
 
 
 @SQLITE

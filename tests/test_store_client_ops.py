@@ -149,6 +149,19 @@ def test_select_only_arc_columns(store: JobStore, seed: Seeder) -> None:
     assert store.select_jobs(1, JobFilter(), [], ["arcstate"]) == [{"a_arcstate": "done"}]
 
 
+def test_a_listing_in_pages_holds_every_job_once_in_id_order(store: JobStore, seed: Seeder) -> None:
+    ids = seed.user_jobs([None, "running", "done", None, "failed"])
+    pages = list(store.iter_job_pages(1, JobFilter(), ["id"], ["arcstate"], page_size=2))
+    assert [len(page) for page in pages] == [2, 2, 1]
+    assert [row["c_id"] for page in pages for row in page] == sorted(ids)
+    assert all(set(row) == {"c_id", "a_arcstate"} for page in pages for row in page)
+
+
+def test_a_paged_listing_checks_its_columns_before_reading(store: JobStore) -> None:
+    with pytest.raises(InvalidColumnError):
+        store.iter_job_pages(1, JobFilter(), ["id", "nosuchcolumn"], [])
+
+
 def test_select_without_columns_is_empty(store: JobStore, seed: Seeder) -> None:
     seed.user_jobs([None])
     assert store.select_jobs(1, JobFilter(), [], []) == []

@@ -6,7 +6,7 @@ from datetime import datetime, timedelta, timezone
 
 import pytest
 
-from actframework.db import JobFilter, JobStore, StatusUpdate, SubmissionRecord
+from actframework.db import CEReport, JobFilter, JobStore, StatusUpdate, SubmissionRecord
 from actframework.db.schema import arcjobs, clientjobs, jobdescriptions
 from actframework.errors import InvalidColumnError
 
@@ -116,9 +116,9 @@ def test_status_updates_apply_only_in_the_expected_state(store: JobStore, seed: 
     clock.advance(minutes=1)
 
     applied = store.apply_status_updates([
-        StatusUpdate(running[0], "running", "finished", {"State": "Finished", "ExitCode": 0}),
-        StatusUpdate(running[1], "running", "finished", {"State": "Finished"}),
-        StatusUpdate(running[2], "running", None, {"State": "Running", "UsedTotalCPUTime": 42}),
+        StatusUpdate(running[0], "running", "finished", CEReport(state="Finished", exit_code=0)),
+        StatusUpdate(running[1], "running", "finished", CEReport(state="Finished")),
+        StatusUpdate(running[2], "running", None, CEReport(state="Running", used_cpu_time=42)),
     ])
 
     assert applied == [running[0], running[2]]
@@ -148,12 +148,12 @@ def test_many_status_updates_with_mixed_columns(store: JobStore, seed: Seeder) -
     updates = []
     for n, arc_id in enumerate(ids):
         if n % 3 == 0:
-            updates.append(StatusUpdate(arc_id, "running", "finished", {"State": "Finished", "ExitCode": n}))
+            updates.append(StatusUpdate(arc_id, "running", "finished", CEReport(state="Finished", exit_code=n)))
         elif n % 3 == 1:
-            updates.append(StatusUpdate(arc_id, "running", None, {"UsedTotalWallTime": n}))
+            updates.append(StatusUpdate(arc_id, "running", None, CEReport(used_wall_time=n)))
         else:
-            failed = {"State": "Failed", "Error": f"err {n}"}
-            updates.append(StatusUpdate(arc_id, "running", "failed", failed))
+            failed = CEReport(state="Failed")
+            updates.append(StatusUpdate(arc_id, "running", "failed", failed, error=f"err {n}"))
     assert store.apply_status_updates(updates) == ids
     assert store.counts_by_state(CE) == {"finished": 100, "running": 100, "failed": 100}
     assert seed.get(arcjobs, ids[3])["ExitCode"] == 3
@@ -216,10 +216,18 @@ def test_counts(store: JobStore, seed: Seeder) -> None:
     seed.arc_jobs(2, "submitted", cluster=CE)
     seed.arc_jobs(4, "running", cluster="https://other:443/q")
     seed.arc_jobs(1, "tosubmit", cluster="")
-    assert store.count_jobs_on_cluster(CE) == 5
-    assert store.count_jobs_on_cluster("https://nowhere:443/q") == 0
+    assert store.count_occupying(CE) == 5
+    assert store.count_occupying("https://nowhere:443/q") == 0
     assert store.counts_by_state(CE) == {"running": 3, "submitted": 2}
     assert store.counts_by_state() == {"running": 7, "submitted": 2, "tosubmit": 1}
+
+
+def test_finished_jobs_waiting_for_their_users_do_not_occupy_their_cluster(store: JobStore, seed: Seeder) -> None:
+    for state in ("submitting", "holding", "finishing", "tocancel", "cancelling", "torerun"):
+        seed.arc_jobs(1, state, cluster=CE)
+    for state in ("finished", "failed", "tofetch", "done", "donefailed", "cancelled", "toclean", "lost"):
+        seed.arc_jobs(1, state, cluster=CE)
+    assert store.count_occupying(CE) == 6
 
 
 def test_submitting_jobs_for_crash_reconciliation(store: JobStore, seed: Seeder, clock: Clock) -> None:

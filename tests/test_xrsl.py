@@ -28,6 +28,9 @@ from actframework.xrsl import (
     parse_file,
     unparse,
 )
+from actframework.xrsl.parsers import get_lexer, get_parser
+from actframework.xrsl.reader import parse_with
+from actframework.xrsl.syntax import SPECIAL
 
 REPO = Path(__file__).resolve().parents[1]
 HELLO = REPO / "examples" / "hello.xrsl"
@@ -465,7 +468,7 @@ def test_general_rules_alone_report_the_same_error(
 
 def _parse_general(text: str) -> list[XRSLJob]:
     """parse() without the SIMPLE_RELATION fast path."""
-    return xrsl._parse(text, None, xrsl._get_parser(fast=False))
+    return parse_with(text, None, get_parser(fast=False))
 
 
 def test_parse_error_names_the_source() -> None:
@@ -587,7 +590,7 @@ def test_unparse_refuses_what_cannot_be_written(jobs: object) -> None:
 # --------------------------------------------------------------------------- properties
 
 _names = st.text(
-    st.characters(blacklist_characters=xrsl._SPECIAL, blacklist_categories=("Cs",)),
+    st.characters(blacklist_characters=SPECIAL, blacklist_categories=("Cs",)),
     min_size=1,
     max_size=8,
 )
@@ -595,7 +598,7 @@ _strings = st.text(st.characters(blacklist_categories=("Cs",)), max_size=12)
 _varrefs = st.builds(
     VarRef,
     st.text(
-        st.characters(blacklist_characters=xrsl._SPECIAL, blacklist_categories=("Cs",)), max_size=6
+        st.characters(blacklist_characters=SPECIAL, blacklist_categories=("Cs",)), max_size=6
     ),
 )
 _concats = st.lists(st.one_of(_strings, _varrefs), min_size=2, max_size=4).map(
@@ -662,7 +665,7 @@ def test_whitespace_and_comments_between_tokens_change_nothing(
 ) -> None:
     # Spread the canonical text out, so that some relations still take the
     # fast path and others fall back to the general rules; both must agree.
-    tokens = list(xrsl._get_lexer().lex(unparse(generated)))
+    tokens = list(get_lexer().lex(unparse(generated)))
     separators = data.draw(st.lists(_SEPARATORS, min_size=len(tokens), max_size=len(tokens)))
     text = "".join(sep + token.value for sep, token in zip(separators, tokens))
     assert parse(text) == [generated]

@@ -11,6 +11,14 @@ from actframework.arc.results import JobResult
 from actframework.arc.states import display_state
 
 __all__ = [
-    "ARCJob", "ARCRest", "CreatedJob", "DIAGNOSE_FILES", "Delegation", "JobListing",
-    "JobResult", "SessionListing", "display_state", "split_cluster_url",
+    "DIAGNOSE_FILES",
+    "ARCJob",
+    "ARCRest",
+    "CreatedJob",
+    "Delegation",
+    "JobListing",
+    "JobResult",
+    "SessionListing",
+    "display_state",
+    "split_cluster_url",
 ]

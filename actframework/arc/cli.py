@@ -52,31 +52,49 @@ def _emit(target: _Target, data: Any, table: Callable[[], None]) -> None:
 def _print_rows(header: Sequence[str], rows: Sequence[Sequence[Any]]) -> None:
     cells = [[("" if v is None else str(v)) for v in row] for row in rows]
     widths = [max([len(h), *(len(r[i]) for r in cells)]) for i, h in enumerate(header)]
-    click.echo("  ".join(h.ljust(w) for h, w in zip(header, widths)).rstrip())
+    click.echo("  ".join(h.ljust(w) for h, w in zip(header, widths, strict=True)).rstrip())
     for row in cells:
-        click.echo("  ".join(v.ljust(w) for v, w in zip(row, widths)).rstrip())
+        click.echo("  ".join(v.ljust(w) for v, w in zip(row, widths, strict=True)).rstrip())
 
 
 def _results(target: _Target, results: list[JobResult[Any]], render: Callable[[Any], str]) -> None:
-    data = [{"id": r.job_id, "ok": r.ok, "value": r.value if r.ok else None,
-             "error": str(r.error) if r.error else None} for r in results]
-    _emit(target, data, lambda: _print_rows(
-        ["ID", "RESULT"], [(r.job_id, render(r.value) if r.ok else f"error: {r.error}") for r in results]))
+    data = [
+        {"id": r.job_id, "ok": r.ok, "value": r.value if r.ok else None, "error": str(r.error) if r.error else None}
+        for r in results
+    ]
+    _emit(
+        target,
+        data,
+        lambda: _print_rows(
+            ["ID", "RESULT"], [(r.job_id, render(r.value) if r.ok else f"error: {r.error}") for r in results]
+        ),
+    )
     if not all(r.ok for r in results):
         raise SystemExit(1)
 
 
 @click.group("arc")
-@click.option("--proxy", type=click.Path(dir_okay=False, path_type=Path), default=None,
-              help="X.509 proxy [default: $X509_USER_PROXY, else /tmp/x509up_u<uid>].")
-@click.option("--ca-dir", type=click.Path(file_okay=False, path_type=Path), default=None,
-              help="Trusted CA directory [default: $X509_CERT_DIR, else /etc/grid-security/certificates].")
+@click.option(
+    "--proxy",
+    type=click.Path(dir_okay=False, path_type=Path),
+    default=None,
+    help="X.509 proxy [default: $X509_USER_PROXY, else /tmp/x509up_u<uid>].",
+)
+@click.option(
+    "--ca-dir",
+    type=click.Path(file_okay=False, path_type=Path),
+    default=None,
+    help="Trusted CA directory [default: $X509_CERT_DIR, else /etc/grid-security/certificates].",
+)
 @click.option("--json", "as_json", is_flag=True, help="Print JSON instead of tables.")
 @click.pass_context
 def arc(ctx: click.Context, proxy: Path | None, ca_dir: Path | None, as_json: bool) -> None:
     """Talk to an ARC CE directly over its REST interface."""
-    ctx.obj = {"proxy": proxy or default_proxy_path(), "ca_dir": ca_dir or (
-        Path(os.environ["X509_CERT_DIR"]) if os.environ.get("X509_CERT_DIR") else None), "json": as_json}
+    ctx.obj = {
+        "proxy": proxy or default_proxy_path(),
+        "ca_dir": ca_dir or (Path(os.environ["X509_CERT_DIR"]) if os.environ.get("X509_CERT_DIR") else None),
+        "json": as_json,
+    }
 
 
 def _target(ctx: click.Context, url: str) -> _Target:
@@ -95,8 +113,11 @@ def version(ctx: click.Context, url: str) -> None:
     target = _target(ctx, url)
     with target.connect() as rest:
         offered = ARCRest.api_versions(rest.http)
-        _emit(target, {"offered": offered, "chosen": rest.version},
-              lambda: click.echo(f"offered: {', '.join(offered)}\nchosen:  {rest.version}"))
+        _emit(
+            target,
+            {"offered": offered, "chosen": rest.version},
+            lambda: click.echo(f"offered: {', '.join(offered)}\nchosen:  {rest.version}"),
+        )
 
 
 @arc.command()
@@ -109,15 +130,15 @@ def info(ctx: click.Context, url: str) -> None:
         document = rest.get_ce_info()
 
     def table() -> None:
-        service = (document.get("Domains", {}).get("AdminDomain", {}).get("Services", {})
-                   .get("ComputingService", {}))
+        service = document.get("Domains", {}).get("AdminDomain", {}).get("Services", {}).get("ComputingService", {})
         from actframework.arc.jobs import as_list
 
         click.echo(f"service: {service.get('Name') or service.get('ID', '?')}")
         shares = [s for s in as_list(service.get("ComputingShare")) if "MappingPolicy" not in s]
-        _print_rows(["QUEUE", "RUNNING", "WAITING", "MAXWALLTIME"],
-                    [(s.get("Name"), s.get("RunningJobs"), s.get("WaitingJobs"), s.get("MaxWallTime"))
-                     for s in shares])
+        _print_rows(
+            ["QUEUE", "RUNNING", "WAITING", "MAXWALLTIME"],
+            [(s.get("Name"), s.get("RunningJobs"), s.get("WaitingJobs"), s.get("MaxWallTime")) for s in shares],
+        )
 
     _emit(target, document, table)
 
@@ -136,8 +157,11 @@ def jobs_list(ctx: click.Context, url: str, states: tuple[str, ...]) -> None:
     target = _target(ctx, url)
     with target.connect() as rest:
         listing = rest.get_jobs_list(states or None)
-    _emit(target, [dataclasses.asdict(j) for j in listing],
-          lambda: _print_rows(["ID", "STATE"], [(j.id, j.state) for j in listing]))
+    _emit(
+        target,
+        [dataclasses.asdict(j) for j in listing],
+        lambda: _print_rows(["ID", "STATE"], [(j.id, j.state) for j in listing]),
+    )
 
 
 @jobs.command("status")
@@ -168,8 +192,7 @@ def jobs_info(ctx: click.Context, url: str, ids: tuple[str, ...]) -> None:
         data.pop("raw")
         return data
 
-    data = [{"id": r.job_id, "info": record(r.value), "error": str(r.error) if r.error else None}
-            for r in results]
+    data = [{"id": r.job_id, "info": record(r.value), "error": str(r.error) if r.error else None} for r in results]
 
     def table() -> None:
         for r in results:
@@ -178,10 +201,16 @@ def jobs_info(ctx: click.Context, url: str, ids: tuple[str, ...]) -> None:
                 continue
             job = r.unwrap()
             click.echo(f"{job.id}")
-            for key, value in (("name", job.name), ("state", f"{job.state} ({job.display_state})"),
-                               ("restart state", job.restart_state), ("exit code", job.exit_code),
-                               ("errors", "; ".join(job.errors)), ("queue", job.queue),
-                               ("submitted", job.submission_time), ("ended", job.end_time)):
+            for key, value in (
+                ("name", job.name),
+                ("state", f"{job.state} ({job.display_state})"),
+                ("restart state", job.restart_state),
+                ("exit code", job.exit_code),
+                ("errors", "; ".join(job.errors)),
+                ("queue", job.queue),
+                ("submitted", job.submission_time),
+                ("ended", job.end_time),
+            ):
                 if value not in (None, ""):
                     click.echo(f"  {key + ':':15} {value}")
 
@@ -219,8 +248,11 @@ def delegations_list(ctx: click.Context, url: str) -> None:
     target = _target(ctx, url)
     with target.connect() as rest:
         found = rest.list_delegations()
-    _emit(target, [dataclasses.asdict(d) for d in found],
-          lambda: _print_rows(["ID", "TYPE"], [(d.id, d.type or "x509") for d in found]))
+    _emit(
+        target,
+        [dataclasses.asdict(d) for d in found],
+        lambda: _print_rows(["ID", "TYPE"], [(d.id, d.type or "x509") for d in found]),
+    )
 
 
 @delegations.command("new")

@@ -1,7 +1,7 @@
 """aCT's download lists (``downloadfiles``) as fetch instructions.
 
-aCT stores, per job, which outputs to download as ``;``-separated entries
-(act-spec §D.6): ``/`` for the whole session, a session path (a trailing
+aCT stores, per job, which outputs to download as ``;``-separated entries:
+``/`` for the whole session, a session path (a trailing
 ``/`` meaning the directory and everything below), and ``diagnose=...`` for
 A-REX's diagnose files: ``diagnose=<dir>/`` puts all of them into ``<dir>``,
 ``diagnose=<dir>/<name>`` one of them, ``diagnose=<name>`` one into the
@@ -18,6 +18,7 @@ the list of a failed job, whose diagnose files explain what went wrong.
 from __future__ import annotations
 
 import errno
+import glob
 import os
 import re
 import secrets
@@ -63,7 +64,7 @@ def fetch_for(ce_id: str, destination: Path, downloads: str | None) -> Fetch:
         if not entry:
             continue
         if entry.startswith("diagnose="):
-            target = entry[len("diagnose="):].strip("/") if entry.endswith("/") else entry[len("diagnose="):]
+            target = entry[len("diagnose=") :].strip("/") if entry.endswith("/") else entry[len("diagnose=") :]
             if entry.endswith("/"):
                 diagnose_dir = diagnose_dir if diagnose_dir is not None else target
                 diagnose_names.extend(DIAGNOSE_FILES)
@@ -96,17 +97,29 @@ def _session_patterns(entry: str) -> list[str]:
     return found
 
 
-def fetch_outputs(ce: Any, ce_id: str, destination: Path, downloads: str | None,
-                  workers: int = FETCH_WORKERS) -> list[str]:
+def _remove_stale_partials(destination: Path) -> None:
+    """Remove what an earlier fetch into ``destination`` left when its
+    process was killed before it could clean up (SIGKILL, a power cut):
+    the job is fetched again from the start, so its half-written copies are
+    of no use, and nothing else would ever remove them."""
+    for stale in destination.parent.glob(f".{glob.escape(destination.name)}.partial-*"):
+        shutil.rmtree(stale, ignore_errors=True)
+
+
+def fetch_outputs(
+    ce: Any, ce_id: str, destination: Path, downloads: str | None, workers: int = FETCH_WORKERS
+) -> list[str]:
     """Fetch one job's outputs from its CE into ``destination`` (replaced
     whole, mode 0700) and return the files' relative paths: what a storage
     backend whose results live on the aCT host does on the engine side.
     The files arrive in a hidden sibling directory that is renamed into
     place only when every file is there, so a reader never sees half, and
-    which is removed whatever happens. A full file system (or quota) raises
+    which is removed whatever happens (or, if the process is killed, by the
+    next fetch of the same job). A full file system (or quota) raises
     :class:`OSError` (``ENOSPC``) rather than :class:`StorageError`, so
     that the engine keeps the job to fetch when there is room again."""
     destination.parent.mkdir(parents=True, exist_ok=True)
+    _remove_stale_partials(destination)
     partial = destination.parent / f".{destination.name}.partial-{secrets.token_hex(4)}"
     try:
         outcome = fetch_jobs(ce, [fetch_for(ce_id, partial, downloads)], workers)[0]
@@ -122,4 +135,3 @@ def fetch_outputs(ce: Any, ce_id: str, destination: Path, downloads: str | None,
     finally:
         shutil.rmtree(partial, ignore_errors=True)
     return list(outcome.files)
-

@@ -1,70 +1,68 @@
-"""Job files kept on the aCT host, moved into and out of CE sessions.
+"""Job files that the aCT server holds, moved into and out of CE sessions.
 
-What the engine side of a storage backend does when the files live on the
-aCT host rather than on storage the CE can reach: the inputs that users
-uploaded to the server (``<data_dir>/inputs/<job id>/``) go into the CE
-session by the REST interface, and the outputs come back from the CE into
-``<data_dir>/results/<CE id>/``. ``actstore`` does only this; ``webdav`` and
-``dcache`` do it for the jobs that reached the server without their
-storage (submitted by a client that uploaded to the server).
+The engine's own file work, whatever storage backend the site uses: the
+inputs that users uploaded to the server (``<data_dir>/inputs/<job id>/``)
+go into the CE session by the REST interface once the CE created the job,
+and the outputs come back from the CE into ``<data_dir>/results/<CE id>/``,
+where ``act get`` downloads them. Backends never see this: files on their
+own storage are URLs in the description, which the CE fetches itself.
 """
 
 from __future__ import annotations
 
+import shutil
+from collections.abc import Sequence
 from pathlib import Path
 
 from actframework.arc.downloads import fetch_outputs
+from actframework.arc.rest import ARCRest
 from actframework.errors import ActError, StorageError
-from actframework.hookspecs import ResultLocation, StagedFile, StorageContext, StorageJob
 from actframework.paths import inside
 
 
-def job_inputs_dir(context: StorageContext, job: StorageJob) -> Path:
-    """``<data_dir>/inputs/<job id>``: where the server keeps a job's uploads."""
-    if context.data_dir is None:
-        raise StorageError("moving files on the aCT host needs the server's data directory")
-    return context.data_dir / "inputs" / str(job.id)
+def job_inputs_dir(inputs_dir: Path, job_id: int) -> Path:
+    """``<inputs_dir>/<job id>``: where the server keeps a job's uploads."""
+    return inputs_dir / str(job_id)
 
 
-def _server_file(root: Path, path: Path, job: StorageJob) -> Path:
+def _server_file(root: Path, path: Path, job_id: int) -> Path:
     """``root / path``, refused if it leaves ``root``: the engine must never
     upload other files of the server, whatever names a description gives."""
     resolved = inside(root, path)
     if resolved is None:
-        raise StorageError(f"job {job.id}: {path} is not inside {root}")
+        raise StorageError(f"job {job_id}: {path} is not inside {root}")
     return resolved
 
 
-def inputs_from_host(context: StorageContext, job: StorageJob) -> list[StagedFile]:
-    """Upload the job's local inputs (files the server holds) into its CE
-    session; inputs given as URLs are left to the CE."""
-    if context.ce is None or not job.ce_id:
-        raise StorageError(f"job {job.id}: the engine must give a CE client and the CE job id")
-    local = [entry for entry in job.inputs if entry.is_local]
-    if not local:
-        return []
-    root = job_inputs_dir(context, job)
-    staged: list[StagedFile] = []
-    for entry in local:
-        path = _server_file(root, entry.local_path, job)
+def upload_inputs(ce: ARCRest, ce_id: str, job_id: int, root: Path, uploads: Sequence[tuple[str, Path]]) -> int:
+    """Upload the job's server-held inputs (``(name in the session, file)``,
+    each inside ``root``) into its CE session; returns the bytes sent."""
+    sent = 0
+    for name, source in uploads:
+        path = _server_file(root, source, job_id)
         try:
             size = path.stat().st_size
-            context.ce.upload_file(job.ce_id, entry.name, path)
+            ce.upload_file(ce_id, name, path)
         except OSError as exc:
-            raise StorageError(f"job {job.id}: input {entry.name}: {exc.strerror or exc}") from exc
+            raise StorageError(f"job {job_id}: input {name}: {exc.strerror or exc}") from exc
         except ActError as exc:
-            raise StorageError(f"job {job.id}: uploading input {entry.name} to the CE failed: {exc}") from exc
-        staged.append(StagedFile(entry.name, f"{job.ce_id}/{entry.name}", size))
-    return staged
+            raise StorageError(f"job {job_id}: uploading input {name} to the CE failed: {exc}") from exc
+        sent += size
+    return sent
 
 
-def results_on_host(context: StorageContext, job: StorageJob, destination: Path) -> ResultLocation:
+def fetch_results(ce: ARCRest, ce_id: str, job_id: int, destination: Path, downloads: str | None) -> list[str]:
     """Fetch the job's outputs from its CE into ``destination`` (see
-    :func:`~actframework.arc.downloads.fetch_outputs`)."""
-    if context.ce is None or not job.ce_id:
-        raise StorageError(f"job {job.id}: the engine must give a CE client and the CE job id")
+    :func:`~actframework.arc.downloads.fetch_outputs`); the files' relative paths."""
     try:
-        files = fetch_outputs(context.ce, job.ce_id, destination, job.downloads)
+        return fetch_outputs(ce, ce_id, destination, downloads)
     except StorageError as exc:
-        raise StorageError(f"job {job.id}: {exc}") from exc
-    return ResultLocation(job.id, str(destination), tuple(files))
+        raise StorageError(f"job {job_id}: {exc}") from exc
+
+
+def remove_inputs(inputs_dir: Path, job_id: int) -> bool:
+    """Remove what the server holds of the job's inputs; True if there was any."""
+    root = job_inputs_dir(inputs_dir, job_id)
+    existed = root.exists()
+    shutil.rmtree(root, ignore_errors=True)
+    return existed

@@ -15,10 +15,10 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import Any
 
-from actframework.arc.states import TERMINAL_REST_STATES, display_state
+from actframework.arc.states import TERMINAL_REST_STATES, DisplayState, display_state
 from actframework.errors import ARCResponseError
 
 #: The most of a CE's answer an error message quotes.
@@ -93,15 +93,16 @@ def objects(value: Any, what: str) -> list[Mapping[str, Any]]:
     items = as_list(value)
     for item in items:
         if not isinstance(item, Mapping):
-            raise ARCResponseError(f"{what}: an element of the CE's answer is {kind_of(item)}, "
-                                   f"not an object: {excerpt(repr(item))}")
+            raise ARCResponseError(
+                f"{what}: an element of the CE's answer is {kind_of(item)}, not an object: {excerpt(repr(item))}"
+            )
     return items
 
 
 def _prefixed(values: Any, prefix: str) -> str | None:
     for item in as_list(values):
         if isinstance(item, str) and item.startswith(prefix):
-            return item[len(prefix):]
+            return item[len(prefix) :]
     return None
 
 
@@ -117,7 +118,7 @@ def _time(value: Any) -> datetime | None:
     if not isinstance(value, str) or not value.strip():
         return None
     try:
-        return datetime.strptime(value.strip(), "%Y-%m-%dT%H:%M:%SZ").replace(tzinfo=timezone.utc)
+        return datetime.strptime(value.strip(), "%Y-%m-%dT%H:%M:%SZ").replace(tzinfo=UTC)
     except ValueError:
         return None
 
@@ -205,7 +206,7 @@ class ARCJob:
     raw: Mapping[str, Any] = field(default_factory=dict, repr=False, compare=False)
 
     @property
-    def display_state(self) -> str:
+    def display_state(self) -> DisplayState:
         """aCT's ``State`` name (``Finished``, ``Running``, ...)."""
         return display_state(self.state)
 

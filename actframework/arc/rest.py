@@ -2,8 +2,8 @@
 
 This is the only code in actframework that builds CE URLs. Every method maps
 to one documented REST call (or a few, when a request must be split under
-A-REX's 1 MiB limit on id lists); higher-level pipelines (submission with
-uploads, recursive fetches) live in :mod:`actframework.arc.transfer`.
+A-REX's 1 MiB limit on id lists); submission (:mod:`actframework.arc.submit`)
+and the parallel transfers (:mod:`actframework.arc.transfer`) build on it.
 
 Failure of a whole request raises :class:`~actframework.errors.ARCHTTPError`
 (or :class:`~actframework.errors.TransportError` when no answer came, or
@@ -44,6 +44,7 @@ from actframework.arc.jobs import (
 )
 from actframework.arc.results import JobResult
 from actframework.errors import (
+    ARCAuthError,
     ARCError,
     ARCHTTPError,
     ARCResponseError,
@@ -51,6 +52,7 @@ from actframework.errors import (
     MissingResultFile,
 )
 from actframework.http import HTTPClient, RetryPolicy, save_body
+from actframework.jobdesc.model import Language
 
 log = logging.getLogger(__name__)
 
@@ -62,8 +64,20 @@ MAX_ID_BODY: Final = 1_000_000
 """A-REX reads at most 1 MiB of a bulk request body; stay safely under it."""
 DOWNLOAD_CHUNK: Final = 8 * 1024 * 1024
 DIAGNOSE_FILES: Final = (
-    "failed", "local", "errors", "description", "diag", "comment", "status", "acl",
-    "xml", "input", "output", "input_status", "output_status", "statistics",
+    "failed",
+    "local",
+    "errors",
+    "description",
+    "diag",
+    "comment",
+    "status",
+    "acl",
+    "xml",
+    "input",
+    "output",
+    "input_status",
+    "output_status",
+    "statistics",
 )
 # Bulk actions that change nothing when repeated may be retried on failure.
 _REPEATABLE_ACTIONS: Final = frozenset({"info", "status", "delegations", "kill", "clean"})
@@ -156,6 +170,10 @@ class ARCRest:
     def __repr__(self) -> str:
         return f"ARCRest({self.http.base_url}{self.api})"
 
+    def job_url(self, job_id: str) -> str:
+        """The job's REST URL on the CE (aCT's ``JobID``)."""
+        return f"{self.http.base_url}{self.api}/jobs/{quote(job_id, safe='')}"
+
     # ------------------------------------------------------------------ construction
 
     @classmethod
@@ -178,13 +196,21 @@ class ARCRest:
         service, _queue = split_cluster_url(url)
         parts = urlsplit(service)
         http = HTTPClient(
-            f"{parts.scheme}://{parts.netloc}", proxy=proxy, token=token, ca_dir=ca_dir,
-            ca_file=ca_file, timeout=timeout, pool_size=pool_size, retry=retry,
+            f"{parts.scheme}://{parts.netloc}",
+            proxy=proxy,
+            token=token,
+            ca_dir=ca_dir,
+            ca_file=ca_file,
+            timeout=timeout,
+            pool_size=pool_size,
+            retry=retry,
         )
         offered = cls.api_versions(http)
         if version is not None:
             if version not in offered:
-                raise ARCVersionError(f"{service} does not offer REST version {version} (it offers {', '.join(offered)})")
+                raise ARCVersionError(
+                    f"{service} does not offer REST version {version} (it offers {', '.join(offered)})"
+                )
             chosen = version
         else:
             common = [v for v in offered if v in IMPLEMENTED_VERSIONS]
@@ -194,8 +220,8 @@ class ARCRest:
                     f"this client implements {', '.join(IMPLEMENTED_VERSIONS)}"
                 )
             chosen = max(common, key=lambda v: tuple(int(p) for p in v.split(".")))
-        if token is not None and chosen == "1.0":
-            raise ARCVersionError(f"{service} speaks REST 1.0, which takes no tokens; use a proxy")
+        # A token works on either version: A-REX reads the bearer token on
+        # REST 1.0 too (6.6 and later); only JWT delegation needs 1.1.
         return cls(http, chosen)
 
     @staticmethod
@@ -203,9 +229,9 @@ class ARCRest:
         """The REST versions the CE offers (``GET /arex/rest``)."""
         response = http.request("GET", f"{API_BASE}/rest", headers={"Accept": "application/json"})
         if response.status_code == 403:
-            raise ARCHTTPError(403, "the CE does not accept our credentials", f"{http.base_url}{API_BASE}/rest")
+            raise ARCAuthError(403, "the CE does not accept our credentials", f"{http.base_url}{API_BASE}/rest")
         if response.status_code != 200:
-            raise ARCHTTPError(response.status_code, _reason_text(response), f"{http.base_url}{API_BASE}/rest")
+            raise _refusal(response, f"{http.base_url}{API_BASE}/rest")
         what = f"{http.base_url}{API_BASE}/rest"
         return strings(read_document(response, what).get("version"), f"{what} versions")
 
@@ -230,10 +256,11 @@ class ARCRest:
         response = self.http.request(method, f"{self.api}/{path}", headers=headers, **kwargs)
         status = response.status_code
         if status != expect and 200 <= status < 300:
-            raise ARCResponseError(f"{what}: the CE answered {status} where {expect} was expected: "
-                                   f"{excerpt(response.text)!r}")
+            raise ARCResponseError(
+                f"{what}: the CE answered {status} where {expect} was expected: {excerpt(response.text)!r}"
+            )
         if status != expect:
-            raise ARCHTTPError(status, _reason_text(response), f"{method} {path}")
+            raise _refusal(response, f"{method} {path}")
         return read_document(response, what)
 
     def _bulk(
@@ -250,7 +277,11 @@ class ARCRest:
         found: dict[str, JobResult[T]] = {}
         for chunk in _id_chunks(unique):
             data = self._json(
-                "POST", "jobs", 201, what=action, params={"action": action},
+                "POST",
+                "jobs",
+                201,
+                what=action,
+                params={"action": action},
                 json={"job": [{"id": job_id} for job_id in chunk]},
                 idempotent=action in _REPEATABLE_ACTIONS,
             )
@@ -264,7 +295,8 @@ class ARCRest:
             if unnamed:
                 error = ARCResponseError(
                     f"{action}: no usable result for this job; {len(unnamed)} element(s) of the CE's answer "
-                    f"name no job, e.g. {excerpt(json.dumps(unnamed[0]))}")
+                    f"name no job, e.g. {excerpt(json.dumps(unnamed[0]))}"
+                )
                 for job_id in chunk:
                     found.setdefault(job_id, JobResult(job_id, error=error))
         missing = ARCResponseError(f"{action}: the CE returned no result for this job")
@@ -306,12 +338,16 @@ class ARCRest:
         """
         if self.version == "1.0" and (queue or delegation_id):
             raise ARCVersionError("REST 1.0 takes queue and delegation in the description, not as parameters")
-        text = description.lstrip()
-        ctype = "application/xml" if text.startswith("<") else "application/rsl"
+        ctype = Language.of(description).content_type
         data = self._json(
-            "POST", "jobs", 201, what="create jobs",
+            "POST",
+            "jobs",
+            201,
+            what="create jobs",
             params={"action": "new", "queue": queue, "delegation_id": delegation_id},
-            data=description.encode(), headers={"Content-Type": ctype}, idempotent=False,
+            data=description.encode(),
+            headers={"Content-Type": ctype},
+            idempotent=False,
         )
         return [_created(item) for item in as_list(data.get("job"))]
 
@@ -328,7 +364,8 @@ class ARCRest:
         found = {d.job_id: d.value for d in delegations if d.ok}
         return [
             JobResult(r.job_id, value=dataclasses.replace(r.value, delegation_ids=tuple(found.get(r.job_id) or ())))
-            if r.ok and r.value is not None else r
+            if r.ok and r.value is not None
+            else r
             for r in results
         ]
 
@@ -350,8 +387,9 @@ class ARCRest:
 
     def get_jobs_delegations(self, ids: Sequence[str]) -> list[JobResult[list[str]]]:
         """The delegation ids each job uses ([] for a job without one)."""
-        return self._bulk("delegations", ids, 200,
-                          lambda item: strings(item.get("delegation_id"), f"delegations {item['id']}"))
+        return self._bulk(
+            "delegations", ids, 200, lambda item: strings(item.get("delegation_id"), f"delegations {item['id']}")
+        )
 
     # ------------------------------------------------------------------ session
 
@@ -360,22 +398,30 @@ class ARCRest:
 
     def list_session(self, job_id: str, path: str = "") -> SessionListing:
         """Files and subdirectories of a directory of the job's session."""
-        response = self.http.request("GET", f"{self.api}/{self._session_path(job_id, path)}",
-                                     headers={"Accept": "application/json"}, idempotent=True)
+        response = self.http.request(
+            "GET",
+            f"{self.api}/{self._session_path(job_id, path)}",
+            headers={"Accept": "application/json"},
+            idempotent=True,
+        )
         if response.status_code == 404:
             raise MissingResultFile(job_id, path or "/")
         if response.status_code != 200:
-            raise ARCHTTPError(response.status_code, _reason_text(response), f"list {job_id}/{path}")
+            raise _refusal(response, f"list {job_id}/{path}")
         what = f"list {job_id}/{path}"
         return SessionListing.from_json(read_document(response, what), what)
 
     def upload_file(self, job_id: str, path: str, source: Path | bytes) -> None:
         """Put one input file into the job's session (the body is replayed
         from the start if the connection drops and the request is retried)."""
-        response = self.http.request("PUT", f"{self.api}/{self._session_path(job_id, path)}",
-                                     data=source, headers={"Content-Type": "application/octet-stream"})
+        response = self.http.request(
+            "PUT",
+            f"{self.api}/{self._session_path(job_id, path)}",
+            data=source,
+            headers={"Content-Type": "application/octet-stream"},
+        )
         if response.status_code not in (200, 201, 204):
-            raise ARCHTTPError(response.status_code, _reason_text(response), f"upload {job_id}/{path}")
+            raise _refusal(response, f"upload {job_id}/{path}")
 
     def download_file(self, job_id: str, path: str, destination: Path) -> int:
         """Stream one session file to ``destination``; returns bytes written.
@@ -385,14 +431,15 @@ class ARCRest:
     def delete_session_file(self, job_id: str, path: str) -> None:
         response = self.http.request("DELETE", f"{self.api}/{self._session_path(job_id, path)}")
         if response.status_code not in (200, 202, 204):
-            raise ARCHTTPError(response.status_code, _reason_text(response), f"delete {job_id}/{path}")
+            raise _refusal(response, f"delete {job_id}/{path}")
 
     def download_diagnose_file(self, job_id: str, name: str, destination: Path) -> int:
         """Stream one of the job's A-REX diagnose files (``errors``, ``diag``, ...)."""
         if name not in DIAGNOSE_FILES:
             raise ValueError(f"unknown diagnose file {name!r}; one of {', '.join(DIAGNOSE_FILES)}")
-        return self._download(f"{self.api}/jobs/{quote(job_id, safe='')}/diagnose/{name}",
-                              job_id, f"diagnose/{name}", destination)
+        return self._download(
+            f"{self.api}/jobs/{quote(job_id, safe='')}/diagnose/{name}", job_id, f"diagnose/{name}", destination
+        )
 
     def read_file(self, job_id: str, path: str) -> Iterator[bytes]:
         """The chunks of one session file as they arrive, for showing a file
@@ -409,7 +456,7 @@ class ARCRest:
         try:
             if response.status_code == 404:
                 raise MissingResultFile(job_id, what)
-            raise ARCHTTPError(response.status_code, _reason_text(response), f"download {job_id}/{what}")
+            raise _refusal(response, f"download {job_id}/{what}")
         finally:
             response.close()
 
@@ -431,16 +478,19 @@ class ARCRest:
 
     def list_delegations(self) -> list[Delegation]:
         data = self._json("GET", "delegations", 200, what="list delegations", idempotent=True)
-        return [Delegation(required_text(d, "id", "list delegations"), optional_text(d.get("type")))
-                for d in objects(data.get("delegation"), "list delegations")]
+        return [
+            Delegation(required_text(d, "id", "list delegations"), optional_text(d.get("type")))
+            for d in objects(data.get("delegation"), "list delegations")
+        ]
 
     def new_delegation(self) -> tuple[str, bytes]:
         """Start a delegation: the CE makes a key pair and returns (id, CSR PEM)."""
         response = self.http.request("POST", f"{self.api}/delegations", params={"action": "new"})
         if response.status_code != 201:
-            raise ARCHTTPError(response.status_code, _reason_text(response), "new delegation")
-        # A-REX 6.17 sends "location: /arex/rest/1.0/delegations?action=new/<id>":
-        # the id is what follows the last slash.
+            raise _refusal(response, "new delegation")
+        # A-REX 7.0 sends "location: /arex/rest/1.1/delegations/<id>", 6.17
+        # "/arex/rest/1.0/delegations?action=new/<id>": either way the id is
+        # what follows the last slash.
         location = response.headers.get("Location", "")
         delegation_id = location.rstrip("/").rsplit("/", 1)[-1]
         if not delegation_id:
@@ -450,11 +500,13 @@ class ARCRest:
     def upload_delegation(self, delegation_id: str, certificate_pem: bytes) -> None:
         """Complete a delegation with the signed proxy certificate and its chain."""
         response = self.http.request(
-            "PUT", f"{self.api}/delegations/{quote(delegation_id, safe='')}",
-            data=certificate_pem, headers={"Content-Type": "application/x-pem-file"},
+            "PUT",
+            f"{self.api}/delegations/{quote(delegation_id, safe='')}",
+            data=certificate_pem,
+            headers={"Content-Type": "application/x-pem-file"},
         )
         if response.status_code not in (200, 201, 204):
-            raise ARCHTTPError(response.status_code, _reason_text(response), f"upload delegation {delegation_id}")
+            raise _refusal(response, f"upload delegation {delegation_id}")
 
     def get_delegation(self, delegation_id: str) -> bytes:
         """The delegated certificate chain (PEM) the CE holds."""
@@ -468,10 +520,14 @@ class ARCRest:
         self._delegation_action(delegation_id, "delete", 202, idempotent=True)
 
     def _delegation_action(self, delegation_id: str, action: str, expect: int, idempotent: bool = False) -> bytes:
-        response = self.http.request("POST", f"{self.api}/delegations/{quote(delegation_id, safe='')}",
-                                     params={"action": action}, idempotent=idempotent)
+        response = self.http.request(
+            "POST",
+            f"{self.api}/delegations/{quote(delegation_id, safe='')}",
+            params={"action": action},
+            idempotent=idempotent,
+        )
         if response.status_code != expect:
-            raise ARCHTTPError(response.status_code, _reason_text(response), f"{action} delegation {delegation_id}")
+            raise _refusal(response, f"{action} delegation {delegation_id}")
         return response.content
 
     def create_delegation(self, proxy: str | os.PathLike[str], lifetime: timedelta | None = None) -> str:
@@ -485,14 +541,38 @@ class ARCRest:
             raise
         return delegation_id
 
-    def renew_delegation(self, delegation_id: str, proxy: str | os.PathLike[str],
-                         lifetime: timedelta | None = None) -> None:
+    def create_jwt_delegation(self, token: str) -> str:
+        """Delegate a bearer token to the CE (REST 1.1): A-REX keeps it and
+        hands it to the transfers of jobs that name the returned id.
+
+        A token delegation cannot be renewed: A-REX 7.0 answers ``renew``
+        with an X.509 CSR and drops the stored token, and refuses a token
+        ``PUT`` (500). A fresher token needs a new delegation."""
+        if self.version == "1.0":
+            raise ARCVersionError("REST 1.0 has no token delegation: it answers type=jwt with an X.509 CSR")
+        response = self.http.request(
+            "POST",
+            f"{self.api}/delegations",
+            params={"action": "new", "type": "jwt"},
+            headers={"X-Token-Delegation": token},
+        )
+        if response.status_code != 201:
+            raise _refusal(response, "new token delegation")
+        delegation_id = response.headers.get("Location", "").rstrip("/").rsplit("/", 1)[-1]
+        if not delegation_id:
+            raise ARCError("new token delegation: the CE sent no delegation id")
+        return delegation_id
+
+    def renew_delegation(
+        self, delegation_id: str, proxy: str | os.PathLike[str], lifetime: timedelta | None = None
+    ) -> None:
         """Refresh an existing delegation with ``proxy`` (jobs using it keep it)."""
         csr = self.renew_delegation_csr(delegation_id)
         self._sign_and_upload(delegation_id, csr, proxy, lifetime)
 
-    def _sign_and_upload(self, delegation_id: str, csr: bytes, proxy: str | os.PathLike[str],
-                         lifetime: timedelta | None) -> None:
+    def _sign_and_upload(
+        self, delegation_id: str, csr: bytes, proxy: str | os.PathLike[str], lifetime: timedelta | None
+    ) -> None:
         from actframework.x509 import load_proxy, sign_proxy_csr
 
         signed = sign_proxy_csr(csr, load_proxy(Path(proxy)), lifetime)
@@ -504,36 +584,17 @@ class ARCRest:
         except Exception as exc:  # the original error matters more
             log.warning("could not delete unfinished delegation %s: %s", delegation_id, exc)
 
-    # ------------------------------------------------------------------ pipelines
 
-    def submit_jobs(self, descriptions: Sequence[Any], **options: Any) -> Any:
-        """Bulk submission with uploads: see :func:`actframework.arc.submit.submit_jobs`."""
-        from actframework.arc.submit import submit_jobs
-
-        return submit_jobs(self, descriptions, **options)
-
-    def fetch_jobs(self, fetches: Sequence[Any], workers: int = 10) -> Any:
-        """Recursive download of job outputs: see :func:`actframework.arc.transfer.fetch_jobs`."""
-        from actframework.arc.transfer import fetch_jobs
-
-        return fetch_jobs(self, fetches, workers)
-
-    # The names of the seed design, for callers that know them.
-    submitJobs = submit_jobs
-    fetchJobs = fetch_jobs
-    createDelegation = create_delegation
-    renewDelegation = renew_delegation
-    deleteDelegation = delete_delegation
-
-
-def _job_result(action: str, job_id: str, item: Mapping[str, Any], expect: int,
-                extract: Callable[[Mapping[str, Any]], T]) -> JobResult[T]:
+def _job_result(
+    action: str, job_id: str, item: Mapping[str, Any], expect: int, extract: Callable[[Mapping[str, Any]], T]
+) -> JobResult[T]:
     """One job's result from its element of a bulk answer."""
     code = _status_code(item)
     if code is None:
         return JobResult(job_id, error=ARCResponseError(f"{action} {job_id}: the CE's result has no status code"))
     if code != expect:
-        return JobResult(job_id, error=ARCHTTPError(code, optional_text(item.get("reason")) or "", f"{action} {job_id}"))
+        reason = optional_text(item.get("reason")) or ""
+        return JobResult(job_id, error=ARCHTTPError(code, reason, f"{action} {job_id}"))
     try:
         return JobResult(job_id, value=extract(item))
     except ARCResponseError as exc:
@@ -550,8 +611,12 @@ def _created(item: Any) -> JobResult[CreatedJob]:
     :class:`ARCHTTPError`. A created job's missing or null state reads as
     ``""``: the id is what matters, the state only says how far it got."""
     if not isinstance(item, Mapping):
-        return JobResult("", error=ARCResponseError(
-            f"create job: an element of the CE's answer is {kind_of(item)}, not an object: {excerpt(repr(item))}"))
+        return JobResult(
+            "",
+            error=ARCResponseError(
+                f"create job: an element of the CE's answer is {kind_of(item)}, not an object: {excerpt(repr(item))}"
+            ),
+        )
     raw_id = item.get("id")
     job_id = raw_id if isinstance(raw_id, str) else ""
     code = _status_code(item)
@@ -560,10 +625,28 @@ def _created(item: Any) -> JobResult[CreatedJob]:
     if code != 201:
         return JobResult(job_id, error=ARCHTTPError(code, optional_text(item.get("reason")) or "", "create job"))
     if not job_id:
-        return JobResult("", error=ARCResponseError(
-            f"create job: the CE created a job but its id is {kind_of(raw_id) if 'id' in item else 'missing'}"))
+        return JobResult(
+            "",
+            error=ARCResponseError(
+                f"create job: the CE created a job but its id is {kind_of(raw_id) if 'id' in item else 'missing'}"
+            ),
+        )
     state = item.get("state")
     return JobResult(job_id, value=CreatedJob(job_id, state if isinstance(state, str) else ""))
+
+
+AREX_REFUSAL: Final = "User can't be assigned configuration"
+"""A-REX's words for credentials it does not admit (HTTP 403 on 6, 500 on 7)."""
+
+
+def _refusal(response: requests.Response, what: str) -> ARCHTTPError:
+    """The error for an answer with an unexpected status: :class:`ARCAuthError`
+    when the CE refused our credentials, whichever status its version uses."""
+    reason = _reason_text(response)
+    status = response.status_code
+    if status == 403 or (status == 500 and reason == AREX_REFUSAL):
+        return ARCAuthError(status, reason, what)
+    return ARCHTTPError(status, reason, what)
 
 
 def _reason_text(response: Any) -> str:

@@ -1,16 +1,20 @@
-"""Submitting jobs to a CE in bulk: descriptions in, aligned results out.
+"""Submitting jobs to a CE in bulk: the steps of ``arcsub``, one at a time.
 
-One call does what ``arcsub`` does for a batch, in as few round trips as the
-interface allows: at most one delegation, one ``POST /jobs?action=new`` for
-all jobs, then the local input files on a bounded pool of upload workers.
+:func:`prepare_job` makes a parsed job ready for the CE and says which local
+files it needs uploaded; :func:`post_jobs` creates the prepared jobs of one
+language with one ``POST /jobs?action=new`` (A-REX reads one language per
+request); the uploads follow (:func:`actframework.arc.transfer.upload_inputs`,
+or :func:`actframework.arc.host_files.upload_inputs` in the engine). They
+are separate steps because the engine stores each created job's CE id
+before it uploads anything.
 
 The description is prepared the way ``arcsub`` prepares it, because A-REX
-takes it literally: a relative ``executable`` or ``stdin`` is an input file
-to upload; ``stdout``, ``stderr`` and the ``gmlog`` directory are added to
-``outputfiles`` (A-REX deletes every session file not listed there when the
-job ends); local input sources become empty sources (A-REX then waits for an
-upload); the queue and delegation are written into the description on REST
-1.0 and sent as parameters on 1.1.
+takes it literally: a relative executable or standard input is an input
+file to upload; standard output and error and the log directory are added
+to the output files (A-REX deletes every session file not listed there when
+the job ends); local input sources become empty sources (A-REX then waits
+for an upload); the queue and delegation are written into the description
+on REST 1.0 and sent as parameters on 1.1.
 """
 
 from __future__ import annotations
@@ -20,149 +24,73 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from actframework import xrsl
+from actframework import jobdesc
 from actframework.arc.jobs import CreatedJob
 from actframework.arc.rest import ARCRest
 from actframework.arc.results import JobResult
-from actframework.arc.transfer import DEFAULT_WORKERS, Upload, upload_inputs
-from actframework.errors import ActError, ARCResponseError, InputFileError, InputUploadError, XRSLError
-from actframework.hookspecs import InputFile
+from actframework.errors import InputFileError
+from actframework.jobdesc import InputFile, JobDescription
 
 
 @dataclass(frozen=True)
 class PreparedJob:
     """A description ready for the CE and the local files it needs uploaded."""
 
-    description: xrsl.XRSLJob
+    description: JobDescription
     uploads: tuple[tuple[str, Path], ...]
 
 
-@dataclass(frozen=True)
-class SubmissionBatch:
-    """The outcome of :func:`submit_jobs`."""
-
-    results: list[JobResult[CreatedJob]]
-    """One per input description, in input order."""
-    delegation_id: str | None
-    """The delegation the jobs use (created here when none was given)."""
-
-
 def prepare_job(
-    job: xrsl.XRSLJob,
+    job: JobDescription,
     *,
     input_dir: Path,
     queue: str | None = None,
     delegation_id: str | None = None,
     into_description: bool = True,
 ) -> PreparedJob:
-    """Make one parsed job ready for submission (see the module doc).
+    """Make one parsed job ready for submission (see the module doc); the
+    caller's job is not changed.
 
     ``into_description`` writes ``queue`` and ``delegation_id`` into the
     description (REST 1.0); otherwise they are left to request parameters.
     Raises :class:`InputFileError` for a local input that is not a readable
-    file and :class:`XRSLError` for malformed file lists.
+    file and :class:`~actframework.errors.JobDescriptionError` for
+    malformed file lists.
     """
     job = job.copy()
-    inputs = list(job.inputfiles)
-    outputs = list(job.outputfiles)
-    input_names = {name for name, _ in inputs}
-    output_names = {name.rstrip("/") for name, _ in outputs}
-    for attr in ("executable", "stdin"):
-        value = job.get_string(attr)
-        if value and not value.startswith(("/", "$")) and value not in input_names:
-            inputs.append((value, ""))
-            input_names.add(value)
-    for attr in ("stdout", "stderr"):
-        value = job.get_string(attr)
-        if value and value not in output_names:
-            outputs.append((value, ""))
-            output_names.add(value)
-    gmlog = job.get_string("gmlog")
-    if gmlog and gmlog.rstrip("/") not in output_names:
-        outputs.append((gmlog.rstrip("/") + "/", ""))
+    inputs = [*job.inputs, *job.implied_inputs()]
+    outputs = [*job.outputs, *job.implied_outputs()]
 
     uploads: list[tuple[str, Path]] = []
-    rewritten: list[tuple[str, str]] = []
-    for name, source in inputs:
-        entry = InputFile(name, source)
+    rewritten: list[InputFile] = []
+    for entry in inputs:
         if not entry.is_local:
-            rewritten.append((name, source))
+            rewritten.append(entry)
             continue
         path = entry.local_path if entry.local_path.is_absolute() else input_dir / entry.local_path
         if not path.is_file() or not os.access(path, os.R_OK):
             raise InputFileError(f"input file {path} does not exist or cannot be read")
-        uploads.append((name, path))
-        rewritten.append((name, ""))
+        uploads.append((entry.name, path))
+        rewritten.append(InputFile(entry.name, ""))
     if inputs:
-        job.set_inputfiles(rewritten)
+        job.set_inputs(rewritten)
     if outputs:
-        job.set_outputfiles(outputs)
+        job.set_outputs(outputs)
     if into_description:
-        if queue and "queue" not in job:
-            job.set("queue", queue)
+        if queue and job.queue is None:
+            job.set_queue(queue)
         if delegation_id:
-            job.set("delegationid", delegation_id)
+            job.set_delegation_id(delegation_id)
     return PreparedJob(job, tuple(uploads))
 
 
-def submit_jobs(
-    rest: ARCRest,
-    descriptions: Sequence[str | xrsl.XRSLJob],
-    *,
-    queue: str | None = None,
-    delegation_id: str | None = None,
-    proxy: str | os.PathLike[str] | None = None,
-    input_dir: str | os.PathLike[str] | None = None,
-    workers: int = DEFAULT_WORKERS,
-) -> SubmissionBatch:
-    """Submit each single-job description to the CE behind ``rest``.
-
-    ``delegation_id`` reuses a delegation; without one, a delegation is made
-    from ``proxy`` when given (jobs that stage data from URLs need one), and
-    returned in the batch. Local input paths are relative to ``input_dir``
-    (default: the current directory).
-
-    Each result holds the created job, or the error that kept the job from
-    being submitted (:class:`XRSLError`, :class:`InputFileError`, the CE's
-    refusal) — or :class:`InputUploadError`, which carries the CE id of a
-    job that exists on the CE but lacks inputs: kill it.
-    """
-    base = Path(input_dir) if input_dir is not None else Path.cwd()
-    if delegation_id is None and proxy is not None:
-        delegation_id = rest.create_delegation(proxy)
+def post_jobs(
+    rest: ARCRest, jobs: Sequence[PreparedJob], *, queue: str | None = None, delegation_id: str | None = None
+) -> list[JobResult[CreatedJob]]:
+    """Create ``jobs`` (all of one language) on the CE in one request; the
+    results are aligned with ``jobs`` unless the CE answered a different
+    number of them. On REST 1.1 ``queue`` and ``delegation_id`` go as request
+    parameters; on 1.0 :func:`prepare_job` wrote them into each description."""
     legacy = rest.version == "1.0"
-    results: list[JobResult[CreatedJob] | None] = [None] * len(descriptions)
-    prepared: list[tuple[int, PreparedJob]] = []
-    for index, description in enumerate(descriptions):
-        try:
-            jobs = xrsl.parse(description) if isinstance(description, str) else [description]
-            if len(jobs) != 1:
-                raise XRSLError(f"a description must hold one job, this one holds {len(jobs)}")
-            prepared.append((index, prepare_job(
-                jobs[0], input_dir=base, queue=queue, delegation_id=delegation_id, into_description=legacy,
-            )))
-        except ActError as exc:
-            results[index] = JobResult("", error=exc)
-
-    if prepared:
-        document = xrsl.unparse([p.description for _, p in prepared])
-        created = rest.create_jobs(
-            document,
-            queue=None if legacy else queue,
-            delegation_id=None if legacy else delegation_id,
-        )
-        if len(created) != len(prepared):
-            # Which of the jobs exist on the CE cannot be told from this answer.
-            error = ARCResponseError(f"create jobs: the CE answered {len(created)} results for {len(prepared)} jobs")
-            for index, _ in prepared:
-                results[index] = JobResult("", error=error)
-        else:
-            to_upload = [(index, p, r) for (index, p), r in zip(prepared, created)]
-            for index, _, result in to_upload:
-                results[index] = result
-            waiting = [(index, p, r) for index, p, r in to_upload if r.ok and p.uploads]
-            errors = upload_inputs(rest, [Upload(r.job_id, p.uploads) for _, p, r in waiting], workers)
-            for (index, _, result), job_errors in zip(waiting, errors):
-                if job_errors:
-                    results[index] = JobResult(result.job_id, error=InputUploadError(result.job_id, job_errors))
-    return SubmissionBatch([r for r in results if r is not None], delegation_id)
+    document = jobdesc.unparse([job.description for job in jobs])
+    return rest.create_jobs(document, queue=None if legacy else queue, delegation_id=None if legacy else delegation_id)

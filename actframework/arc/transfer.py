@@ -14,10 +14,10 @@ import logging
 import queue
 import re
 import threading
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Final
+from typing import Any, Final
 
 from actframework.arc.rest import DIAGNOSE_FILES, ARCRest
 from actframework.errors import ActError, MissingResultFile, is_disk_full
@@ -134,8 +134,9 @@ def fetch_jobs(rest: ARCRest, fetches: Sequence[Fetch], workers: int = DEFAULT_W
         else:
             relative = f"{fetch.diagnose_dir}/{relative}" if fetch.diagnose_dir else relative
             try:
-                rest.download_diagnose_file(fetch.job_id, relative.rsplit("/", 1)[-1],
-                                            _inside(fetch.destination, relative))
+                rest.download_diagnose_file(
+                    fetch.job_id, relative.rsplit("/", 1)[-1], _inside(fetch.destination, relative)
+                )
             except MissingResultFile:
                 return
             with lock:
@@ -169,7 +170,7 @@ def _inside(root: Path, relative: str) -> Path:
     return target
 
 
-def _run_pool(tasks: queue.Queue, work, workers: int) -> None:  # type: ignore[type-arg]
+def _run_pool(tasks: queue.Queue[Any], work: Callable[[], None], workers: int) -> None:
     """Run ``work`` on ``workers`` threads until every task (including those
     added while working) is done, then stop the threads."""
     workers = max(1, workers)

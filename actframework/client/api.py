@@ -1,9 +1,12 @@
 """``ACTClient``: the aCT REST API from Python, as the ``act`` command uses it.
 
-One object per server, speaking through :class:`actframework.http.HTTPClient`
-(the same HTTP layer the engine and the storage backends use: TLS verified,
-no environment proxies, retries only where they are safe). Every method is
-one user-level operation; errors the server reports become
+One object per server. Its JSON calls go through
+:class:`~actframework.client.jsonhttp.JSONClient` (:mod:`http.client`, so
+that commands which only ask the server start without requests), its file
+transfers through :class:`actframework.http.HTTPClient` (the HTTP layer the
+engine and the storage backends use), made on first use; both follow the
+same rules: TLS verified, no environment proxies, retries only where they
+are safe. Every method is one user-level operation; errors the server reports become
 :class:`~actframework.errors.ServerError` carrying the server's ``msg``,
 and a server that cannot be reached a :class:`~actframework.errors.TransportError`.
 
@@ -24,27 +27,29 @@ Long id lists go in batches of :data:`ID_BATCH`, as act-client sends them.
 
 from __future__ import annotations
 
+import functools
 import os
 import re
 from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
-from typing import Any, Final
+from typing import TYPE_CHECKING, Any, Final
 from urllib.parse import quote
 
-from actframework import x509
-from actframework.client import legacy
-from actframework.config import ClientConfig
+from actframework.client.jsonhttp import JSONClient
 from actframework.errors import ConfigError, ServerError, TransportError
 from actframework.hookspecs import SILENT, TransferProgress
-from actframework.http import HTTPClient, Progress, save_body
 from actframework.paths import inside
+
+if TYPE_CHECKING:
+    from actframework.client.config import ClientConfig
+    from actframework.http import HTTPClient, Progress
 
 #: Ids per request when a command names many jobs (act-client's batch size).
 ID_BATCH: Final = 100
 #: Bytes per read when streaming a download to disk.
 CHUNK: Final = 8 * 1024 * 1024
 
-_PEM_CERTIFICATE = re.compile(rb"-----BEGIN CERTIFICATE-----.+?-----END CERTIFICATE-----\s*", re.S)
+_PEM_CERTIFICATE = re.compile(rb"-----BEGIN CERTIFICATE-----.+?-----END CERTIFICATE-----\s*", re.DOTALL)
 
 
 def _certificates_pem(pem: bytes) -> tuple[str, str]:
@@ -59,11 +64,13 @@ def _answer(status: int, body: Any, expect: int = 200) -> Any:
     """The body of an expected answer, else the server's ``msg`` as an
     error (for a refused token, with what to do about it)."""
     if status != expect:
-        error = ServerError.from_answer(status, body)
-        if status == 401:
-            raise ServerError(status, f"{error.msg}; run act proxy")
-        raise error
+        raise _advised(ServerError.from_answer(status, body))
     return body
+
+
+def _advised(error: ServerError) -> ServerError:
+    """A refused token's error says what to do about it."""
+    return ServerError(error.status, f"{error.msg}; run act proxy or act token") if error.status == 401 else error
 
 
 #: A job selection: None (all), an id string as the server takes it
@@ -75,9 +82,9 @@ def _id_batches(ids: Ids) -> Iterator[str | None]:
     if ids is None or isinstance(ids, str):
         yield ids
         return
-    unique = sorted(set(int(i) for i in ids))
+    unique = sorted({int(i) for i in ids})
     for start in range(0, len(unique), ID_BATCH):
-        yield ",".join(str(i) for i in unique[start:start + ID_BATCH])
+        yield ",".join(str(i) for i in unique[start : start + ID_BATCH])
 
 
 class _OldServer(Exception):
@@ -87,15 +94,29 @@ class _OldServer(Exception):
 class ACTClient:
     """A user's session with one aCT server."""
 
-    def __init__(self, url: str, *, token: str | None = None, ca_dir: str | os.PathLike[str] | None = None,
-                 ca_file: str | os.PathLike[str] | None = None,
-                 timeout: float | tuple[float, float] = (15.0, 300.0)) -> None:
+    def __init__(
+        self,
+        url: str,
+        *,
+        token: str | None = None,
+        ca_dir: str | os.PathLike[str] | None = None,
+        ca_file: str | os.PathLike[str] | None = None,
+        timeout: float | tuple[float, float] = (15.0, 300.0),
+    ) -> None:
         self.url = url.rstrip("/")
         self._options: dict[str, Any] = {"ca_dir": ca_dir, "ca_file": ca_file, "timeout": timeout}
         self.token = token
         """The bearer token in use (what storage backends authenticate with)."""
-        self.http = HTTPClient(self.url, token=token, **self._options)
+        self._json = JSONClient(self.url, token=token, **self._options)
         self._old_routes = False
+
+    @functools.cached_property
+    def http(self) -> HTTPClient:
+        """The requests-based client for file transfers and the older API
+        forms, made (and requests imported) when first needed."""
+        from actframework.http import HTTPClient
+
+        return HTTPClient(self.url, token=self.token, **self._options)
 
     @classmethod
     def from_config(cls, config: ClientConfig, *, server: str | None = None, need_token: bool = True) -> ACTClient:
@@ -110,10 +131,13 @@ class ACTClient:
                 token = config.token.read_text().strip()
             except OSError:
                 raise ConfigError(f"Error reading token file {config.token}. Run act proxy.") from None
-        return cls(url, token=token)
+        trust = config.trust()
+        return cls(url, token=token, ca_dir=trust["ca_dir"], ca_file=trust["ca_file"])
 
     def close(self) -> None:
-        self.http.close()
+        self._json.close()
+        if "http" in self.__dict__:
+            self.http.close()
 
     def __enter__(self) -> ACTClient:
         return self
@@ -124,7 +148,7 @@ class ACTClient:
     # ------------------------------------------------------------------ plumbing
 
     def _call(self, method: str, path: str, expect: int = 200, **kwargs: Any) -> Any:
-        return _answer(*self.http.json_request(method, path, **kwargs), expect=expect)
+        return _answer(*self._json.json_request(method, path, **kwargs), expect=expect)
 
     # ------------------------------------------------------------------ server and proxies
 
@@ -137,22 +161,42 @@ class ACTClient:
         of ``act proxy``); returns the new token, which this client uses from
         now on. The proxy's key never leaves this machine: the server sends a
         request that the proxy signs."""
+        from actframework import x509  # cryptography: only this command needs it
+
         proxy = x509.load_proxy(Path(proxy_path))
         pem = proxy.to_pem()
         cert, chain = _certificates_pem(pem)
-        with HTTPClient(self.url, **self._options) as anonymous:
+        with JSONClient(self.url, **self._options) as anonymous:
             started = _answer(*anonymous.json_request("POST", "proxies", json={"cert": cert, "chain": chain}))
         signed = x509.sign_proxy_csr(str(started["csr"]).encode(), proxy)
         new_cert, new_chain = _certificates_pem(signed)
-        with HTTPClient(self.url, token=str(started["token"]), **self._options) as pending:
+        with JSONClient(self.url, token=str(started["token"]), **self._options) as pending:
             body = _answer(*pending.json_request("PUT", "proxies", json={"cert": new_cert, "chain": new_chain}))
-        token = str(body["token"])
+        return self._use_token(str(body["token"]))
+
+    def hand_over_token(self, bearer_token: str, refresh_grant: Mapping[str, str] | None = None) -> str:
+        """Hand the user's bearer token (and, if given, a refresh grant:
+        ``refresh_token``, ``client_id``, ``client_secret``) to the server
+        (``act token``); returns the server's token for the user, which this
+        client uses from now on. A refusal is the server's message as it is:
+        it says what to do."""
+        with JSONClient(self.url, token=bearer_token, **self._options) as presenting:
+            status, body = presenting.json_request(
+                "POST", "tokens", json=dict(refresh_grant) if refresh_grant else None
+            )
+        if status != 200:
+            raise ServerError.from_answer(status, body)
+        return self._use_token(str(body["token"]))
+
+    def _use_token(self, token: str) -> str:
         self.token = token
-        self.http.set_token(token)
+        self._json.set_token(token)
+        if "http" in self.__dict__:
+            self.http.set_token(token)
         return token
 
     def delete_proxy(self) -> None:
-        """Make the server forget the user's proxy (and so its token)."""
+        """Make the server forget the user's proxy or bearer token (and so its token)."""
         self._call("DELETE", "proxies", expect=204)
 
     # ------------------------------------------------------------------ submission
@@ -161,16 +205,18 @@ class ACTClient:
         """Step 1 of submission: one ``{"id": n}`` or ``{"msg": why}`` per job."""
         return list(self._call("POST", "jobs", json=[{"clusterlist": list(c)} for c in clusterlists]) or [])
 
-    def upload_input(self, job_id: int, name: str, source: Path,
-                     progress: Progress | None = None) -> None:
+    def upload_input(self, job_id: int, name: str, source: Path, progress: Progress | None = None) -> None:
         """Step 2: one local input file of a created job, streamed
         (``progress`` is told the bytes as they go). A server without
         ``PUT /jobs/<id>/data/<name>`` (aCT before it) gets the file by its
         older ``PUT /data``: the first file is then sent twice, the others
         go straight to the old route."""
+        from actframework.client import legacy
+
         if not self._old_routes:
-            response = self.http.request("PUT", f"jobs/{int(job_id)}/data/{quote(name)}", data=source,
-                                         progress=progress)
+            response = self.http.request(
+                "PUT", f"jobs/{int(job_id)}/data/{quote(name)}", data=source, progress=progress
+            )
             if response.status_code == 204:
                 return
             body = legacy.answer_body(response)
@@ -181,8 +227,9 @@ class ACTClient:
                 progress(-source.stat().st_size)
         legacy.upload_input_legacy(self.http, job_id, name, source, progress)
 
-    def confirm_jobs(self, jobs: Sequence[tuple[int, str]],
-                     storage: Mapping[str, str] | None = None) -> list[dict[str, Any]]:
+    def confirm_jobs(
+        self, jobs: Sequence[tuple[int, str]], storage: Mapping[str, str] | None = None
+    ) -> list[dict[str, Any]]:
         """Step 3: the final descriptions; ``{"id", "name"}`` or ``{"msg"}`` per job.
 
         ``storage`` (``{"backend": name, "url": base URL}``) tells the server
@@ -193,27 +240,53 @@ class ACTClient:
 
     # ------------------------------------------------------------------ jobs
 
-    def jobs(self, ids: Ids = None, *, name: str | None = None, state: str | None = None,
-             client: Sequence[str] = ("id", "jobname"), arc: Sequence[str] = ("JobID", "State", "arcstate"),
-             ) -> list[dict[str, Any]]:
+    def jobs(
+        self,
+        ids: Ids = None,
+        *,
+        name: str | None = None,
+        state: str | None = None,
+        client: Sequence[str] = ("id", "jobname"),
+        arc: Sequence[str] = ("JobID", "State", "arcstate"),
+    ) -> list[dict[str, Any]]:
         """The user's jobs with the chosen columns (``c_``/``a_`` keys)."""
-        rows: list[dict[str, Any]] = []
-        for batch in _id_batches(ids):
-            params = {"id": batch, "name": name or None, "state": state or None,
-                      "client": ",".join(client), "arc": ",".join(arc)}
-            rows.extend(self._call("GET", "jobs", params=params) or [])
-        return rows
+        return list(self.iter_jobs(ids, name=name, state=state, client=client, arc=arc))
 
-    def _action(self, method: str, ids: Ids, name: str | None, state: str | None,
-                **extra: str) -> list[Any]:
+    def iter_jobs(
+        self,
+        ids: Ids = None,
+        *,
+        name: str | None = None,
+        state: str | None = None,
+        client: Sequence[str] = ("id", "jobname"),
+        arc: Sequence[str] = ("JobID", "State", "arcstate"),
+    ) -> Iterator[dict[str, Any]]:
+        """:meth:`jobs` one by one as the server's answer arrives, so that a
+        listing of any length is never held whole (``act stat``)."""
+        for batch in _id_batches(ids):
+            params = {
+                "id": batch,
+                "name": name or None,
+                "state": state or None,
+                "client": ",".join(client),
+                "arc": ",".join(arc),
+            }
+            try:
+                for row in self._json.json_array("jobs", params=params):
+                    if not isinstance(row, dict):
+                        raise TransportError(f"GET {self.url}/jobs: a job that is not a JSON object: {row!r:.60}")
+                    yield row
+            except ServerError as error:
+                raise _advised(error) from None
+
+    def _action(self, method: str, ids: Ids, name: str | None, state: str | None, **extra: str) -> list[Any]:
         answers: list[Any] = []
         for batch in _id_batches(ids):
             params = {"id": batch, "name": name or None, "state": state or None, **extra}
             answers.extend(self._call(method, "jobs", params=params) or [])
         return answers
 
-    def kill(self, ids: Ids = None, *, name: str | None = None,
-             state: str | None = None) -> list[dict[str, Any]]:
+    def kill(self, ids: Ids = None, *, name: str | None = None, state: str | None = None) -> list[dict[str, Any]]:
         """Kill jobs; one ``{"c_id", "a_id", "a_arcstate"}`` per job killed."""
         return self._action("PATCH", ids, name, state, action="cancel")
 
@@ -225,8 +298,7 @@ class ACTClient:
         """Resubmit failed jobs from scratch; the ids that will be."""
         return self._action("PATCH", ids, name, None, action="resubmit")
 
-    def clean(self, ids: Ids = None, *, name: str | None = None,
-              state: str | None = None) -> list[int]:
+    def clean(self, ids: Ids = None, *, name: str | None = None, state: str | None = None) -> list[int]:
         """Remove finished jobs with their files; the ids cleaned."""
         return self._action("DELETE", ids, name, state)
 
@@ -234,6 +306,8 @@ class ACTClient:
 
     def list_results(self, job_id: int, path: str = "") -> tuple[list[str], list[str]]:
         """(files, directories) in one directory of a job's results."""
+        from actframework.client import legacy
+
         folder = path.strip("/")
         response = self.http.request("GET", f"jobs/{int(job_id)}/results/{quote(folder)}" + ("/" if folder else ""))
         body = legacy.answer_body(response)
@@ -249,6 +323,8 @@ class ACTClient:
         the relative paths of the files. Names the server lists are kept
         inside ``destination``. A server without the listing routes (aCT
         before them) sends the results as one zip (``GET /results``)."""
+        from actframework.client import legacy
+
         if not self._old_routes:
             try:
                 return self._download_listed(job_id, destination, progress)
@@ -277,12 +353,14 @@ class ACTClient:
             pending.extend(prefix + sub for sub in folders)
         return sorted(files)
 
-    def download_result(self, job_id: int, path: str, destination: Path,
-                        progress: TransferProgress = SILENT) -> int:
+    def download_result(self, job_id: int, path: str, destination: Path, progress: TransferProgress = SILENT) -> int:
         """Stream one result file to ``destination`` (written under a
         temporary name and renamed, so an interrupted download leaves
         nothing); returns its size. ``progress`` learns the file's size
         when the server sends it, and the bytes as they arrive."""
+        from actframework.client import legacy
+        from actframework.http import save_body
+
         response = self.http.request("GET", f"jobs/{int(job_id)}/results/{quote(path.strip('/'))}", stream=True)
         try:
             if response.status_code != 200:

@@ -6,12 +6,18 @@ server through :class:`~actframework.client.api.ACTClient`, moves input and
 output files through the configured storage backend (``--storage``, config
 ``storage``, default ``actstore``; ``--webdav [URL]`` is act-client's way of
 choosing ``webdav``) and prints what act-client 1.0.0 prints, without its
-bugs (act-spec §F.6–F.10): commands that change jobs need ``--id``,
+bugs: commands that change jobs need ``--id``,
 ``--name``, ``--state`` or ``-a``; ``stat --get-cols`` works; the configured
 proxy is the one delegated; TLS is verified everywhere.
 
 Exit codes: 0 success, 1 an error (one line on stderr, no traceback; also
 after Ctrl-C), 2 a usage error.
+
+``act`` is started for every command, often from scripts that poll, so its
+start costs what the command needs and no more: what only some commands use
+(the HTTP stack, X.509, the xRSL parser, storage plugins, progress bars) is
+imported inside those commands, and nothing here loads the server, the
+engine or the job store (``tests/test_client_imports.py`` checks that).
 """
 
 from __future__ import annotations
@@ -25,33 +31,23 @@ import time
 from collections.abc import Callable, Sequence
 from datetime import timedelta
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 from urllib.parse import urlsplit, urlunsplit
 
 import click
-from click.shell_completion import get_completion_class
 
 from actframework import __version__
-from actframework.client.api import ACTClient
-from actframework.client.credentials import create_proxy, usable_proxy
-from actframework.client.interrupts import ignored_interrupt
-from actframework.client.progress import progress_for
-from actframework.client.results import (
-    CEConnections,
-    Downloaded,
-    download_results,
-    finished_jobs,
-    output_rows,
-    stream_output,
-)
-from actframework.client.submit import SUBMIT_BATCH, Submitted, read_descriptions, submit_batch
-from actframework.client.table import all_settled, render_table
-from actframework.config import ClientConfig, write_private_file
-from actframework.db.filters import parse_id_list
-from actframework.db.states import ARCSTATES
 from actframework.errors import ActError, ConfigError, ServerError, StoreError
-from actframework.hookspecs import Caller, Credentials, StorageContext, StorageJob, TransferProgress
-from actframework.plugins import StorageManager, load_backend
+from actframework.idlist import parse_id_list
+from actframework.jobstates import ARCSTATES, RESULT_STATES, ArcState
+
+if TYPE_CHECKING:
+    from actframework.client.api import ACTClient
+    from actframework.client.config import ClientConfig
+    from actframework.client.results import Downloaded
+    from actframework.client.submit import Submitted
+    from actframework.hookspecs import StorageContext, TransferProgress
+    from actframework.plugins import StorageManager
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -92,17 +88,27 @@ class Session:
     @functools.cached_property
     def config(self) -> ClientConfig:
         """Read when a command first needs it (``--help`` never does)."""
-        return ClientConfig.load(self._conf)
+        from actframework.client.config import ClientConfig
+
+        return ClientConfig.load(
+            self._conf,
+            flags={
+                "--server": {"server": self._server} if self._server else None,
+                "--storage": {"storage": self._storage} if self._storage else None,
+            },
+        )
 
     @functools.cached_property
     def server(self) -> str:
-        return _with_port(self._server or self.config.require("server"), self._port)
+        return _with_port(self.config.require("server"), self._port)
 
     @functools.cached_property
     def storage_name(self) -> str:
-        return self._storage or self.config.storage
+        return self.config.storage
 
     def client(self, need_token: bool = True) -> ACTClient:
+        from actframework.client.api import ACTClient
+
         return ACTClient.from_config(self.config, server=self.server, need_token=need_token)
 
     def use_webdav(self, value: str) -> None:
@@ -125,6 +131,8 @@ class Session:
         return options
 
     def storage(self) -> StorageManager:
+        from actframework.plugins import load_backend
+
         return load_backend(self.storage_name, self.storage_options())
 
     def storage_record(self) -> dict[str, str] | None:
@@ -134,12 +142,31 @@ class Session:
         return {"backend": self.storage_name, "url": str(url)} if url else None
 
     def storage_context(self, client: ACTClient, progress: TransferProgress | None = None) -> StorageContext:
-        """The backend acts as the user: their proxy and token. The trusted
-        CAs are left to the HTTP layer's rule (``$X509_CERT_DIR``, else the
-        grid directory, else the system bundle), as for the server itself."""
-        context = StorageContext(caller=Caller.CLIENT, server_url=client.url,
-                                 credentials=Credentials(proxy=self.config.proxy, token=client.token))
+        """The backend acts as the user: their proxy (or, without one, their
+        bearer token), and the server's data
+        area through ``client``. The trusted CAs are the configured
+        ``ca_certificates``, else left to the HTTP layer's rule
+        (``$X509_CERT_DIR``, else the grid directory, else the system
+        bundle), as for the server itself."""
+        from actframework.client.server_files import client_storage_context
+
+        context = client_storage_context(
+            client, proxy=self.config.proxy, token=self.storage_token(), ca_dir=self.config.ca_certificates
+        )
         return context if progress is None else dataclasses.replace(context, progress=progress)
+
+    def storage_token(self) -> str | None:
+        """A user without a proxy file reaches token-accepting storage with
+        their bearer token (WLCG discovery, as ``act token`` finds it);
+        with a proxy, or without any token, the backend gets none."""
+        from actframework.client.bearer import discover_token
+
+        if self.config.proxy is not None and Path(self.config.proxy).exists():
+            return None
+        try:
+            return discover_token().token
+        except ConfigError:
+            return None
 
 
 def _with_port(url: str, port: int | None) -> str:
@@ -155,19 +182,23 @@ def _with_port(url: str, port: int | None) -> str:
 pass_session = click.make_pass_decorator(Session)
 
 
-@click.group(cls=_ActGroup, invoke_without_command=True,
-             context_settings={"help_option_names": ["-h", "--help"]})
-@click.option("--conf", type=click.Path(dir_okay=False, path_type=Path),
-              help="Configuration file [default: ~/.config/act-client/config.yaml].")
+@click.group(cls=_ActGroup, invoke_without_command=True, context_settings={"help_option_names": ["-h", "--help"]})
+@click.option(
+    "--conf",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="Configuration file [default: ~/.config/act-client/config.yaml].",
+)
 @click.option("--server", help="aCT server URL, overriding `server:` in the configuration.")
 @click.option("--port", type=click.IntRange(1, 65535), help="Port of the aCT server, overriding the URL's.")
-@click.option("--storage", help="Storage backend for input and output files [default: config `storage`, "
-              "else actstore].")
+@click.option(
+    "--storage", help="Storage backend for input and output files [default: config `storage`, else actstore]."
+)
 @click.option("-v", "--verbose", is_flag=True, help="Log each request (never tokens or keys) to stderr.")
 @click.version_option(__version__, prog_name="act")
 @click.pass_context
-def cli(ctx: click.Context, conf: Path | None, server: str | None, port: int | None, storage: str | None,
-        verbose: bool) -> None:
+def cli(
+    ctx: click.Context, conf: Path | None, server: str | None, port: int | None, storage: str | None, verbose: bool
+) -> None:
     """Submit and manage grid jobs through an ARC Control Tower server."""
     if verbose:
         _log_to_stderr()
@@ -198,7 +229,9 @@ def job_filters(states: bool = True) -> Callable[[F], F]:
     """``-a``, ``-i``, ``-n`` (and ``-s``): which of the user's jobs a command touches."""
 
     def decorate(func: F) -> F:
-        func = click.option("-a", "--all", "all_jobs", is_flag=True, help="All your jobs (with the other filters).")(func)
+        func = click.option("-a", "--all", "all_jobs", is_flag=True, help="All your jobs (with the other filters).")(
+            func
+        )
         func = click.option("-i", "--id", "ids", help="Job ids: 1,3,5-9.")(func)
         func = click.option("-n", "--name", help="Jobs whose name contains this.")(func)
         if states:
@@ -210,15 +243,22 @@ def job_filters(states: bool = True) -> Callable[[F], F]:
 
 def webdav_option(func: F) -> F:
     """act-client's ``--webdav [URL]``."""
-    return click.option("--webdav", "webdav", is_flag=False, flag_value=WEBDAV_FROM_CONFIG, default="",
-                        metavar="[URL]",
-                        help="Use the WebDAV backend: the configured `webdav:` URL, or this one. Without a "
-                             "URL, put it after the files (it takes the next word as its URL).")(func)
+    return click.option(
+        "--webdav",
+        "webdav",
+        is_flag=False,
+        flag_value=WEBDAV_FROM_CONFIG,
+        default="",
+        metavar="[URL]",
+        help="Use the WebDAV backend: the configured `webdav:` URL, or this one. Without a "
+        "URL, put it after the files (it takes the next word as its URL).",
+    )(func)
 
 
 def progress_option(func: F) -> F:
-    return click.option("--progress/--no-progress", default=None,
-                        help="Show a progress bar [default: when stderr is a terminal].")(func)
+    return click.option(
+        "--progress/--no-progress", default=None, help="Show a progress bar [default: when stderr is a terminal]."
+    )(func)
 
 
 def selected_ids(ids: str | None) -> str | None:
@@ -232,8 +272,9 @@ def selected_ids(ids: str | None) -> str | None:
     return ids
 
 
-def require_selection(all_jobs: bool, ids: str | None, name: str | None, state: str | None = None, *,
-                      has_state: bool = True) -> None:
+def require_selection(
+    all_jobs: bool, ids: str | None, name: str | None, state: str | None = None, *, has_state: bool = True
+) -> None:
     """Commands that change jobs never act on everything by accident."""
     if not (all_jobs or ids or name or state):
         options = "--id, --name, --state" if has_state else "--id, --name"
@@ -252,6 +293,8 @@ def clean_storage(session: Session, act: ACTClient, storage: StorageManager, job
     has. Failures are reported and do not stop the others (act-client's)."""
     if not job_ids:
         return
+    from actframework.hookspecs import StorageJob
+
     context = session.storage_context(act)
     for job_id in job_ids:
         try:
@@ -264,7 +307,7 @@ def _echo_json(value: Any) -> None:
     click.echo(json.dumps(value, indent=2, sort_keys=True))
 
 
-# --------------------------------------------------------------------------- info, proxy
+# --------------------------------------------------------------------------- info, proxy, token
 
 
 @cli.command()
@@ -283,24 +326,52 @@ def info(session: Session, as_json: bool) -> None:
         click.echo(cluster)
 
 
+@cli.command("config")
+@pass_session
+def show_config(session: Session) -> None:
+    """Show the effective settings, each with the layer and file it came from
+    (defaults, site packages, /etc/actframework, your file, ACT_* variables,
+    flags). Secrets are masked."""
+    from actframework.layers import describe
+
+    layered = session.config.layered
+    click.echo(describe(layered, layered.data, "act", not_secret=frozenset({("token",)})), nl=False)
+
+
 @cli.command()
-@click.option("--create", is_flag=True,
-              help="First make a proxy from your grid certificate if there is no valid one (as arcproxy).")
-@click.option("--cert", type=click.Path(dir_okay=False, path_type=Path),
-              help="User certificate for --create [default: $X509_USER_CERT, else ~/.globus/usercert.pem].")
-@click.option("--key", type=click.Path(dir_okay=False, path_type=Path),
-              help="User key for --create [default: $X509_USER_KEY, else ~/.globus/userkey.pem].")
-@click.option("--hours", type=click.IntRange(1, 24 * 31), default=12, show_default=True,
-              help="Lifetime of a proxy made by --create.")
+@click.option(
+    "--create",
+    is_flag=True,
+    help="First make a proxy from your grid certificate if there is no valid one (as arcproxy).",
+)
+@click.option(
+    "--cert",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="User certificate for --create [default: $X509_USER_CERT, else ~/.globus/usercert.pem].",
+)
+@click.option(
+    "--key",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="User key for --create [default: $X509_USER_KEY, else ~/.globus/userkey.pem].",
+)
+@click.option(
+    "--hours",
+    type=click.IntRange(1, 24 * 31),
+    default=12,
+    show_default=True,
+    help="Lifetime of a proxy made by --create.",
+)
 @pass_session
 def proxy(session: Session, create: bool, cert: Path | None, key: Path | None, hours: int) -> None:
     """Delegate your proxy to the server and store the access token."""
+    from actframework.client.credentials import create_proxy, usable_proxy
+    from actframework.client.interrupts import ignored_interrupt
+    from actframework.config import write_private_file
+
     path = session.config.proxy
     if create and not _valid_proxy_exists(path):
-        made = create_proxy(path, cert=cert, key=key, lifetime=timedelta(hours=hours),
-                            ask_passphrase=_ask_passphrase)
-        click.echo(f"Created proxy {path} for {made.dn}, valid until "
-                   f"{made.not_after:%Y-%m-%d %H:%M:%S} UTC")
+        made = create_proxy(path, cert=cert, key=key, lifetime=timedelta(hours=hours), ask_passphrase=_ask_passphrase)
+        click.echo(f"Created proxy {path} for {made.dn}, valid until {made.not_after:%Y-%m-%d %H:%M:%S} UTC")
     usable_proxy(path)
     with ignored_interrupt(), session.client(need_token=False) as act:
         token = act.delegate(path)
@@ -308,7 +379,85 @@ def proxy(session: Session, create: bool, cert: Path | None, key: Path | None, h
     click.echo(f"Successfully inserted proxy. Access token stored in {session.config.token}")
 
 
+@cli.command()
+@click.option(
+    "--token-file",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="Hand over the token in this file [default: WLCG discovery: $BEARER_TOKEN, $BEARER_TOKEN_FILE, "
+    "$XDG_RUNTIME_DIR/bt_u<uid>, /tmp/bt_u<uid>].",
+)
+@click.option(
+    "--refresh-token-file",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="Also hand over this refresh token (file of mode 0600), so the server renews the access token "
+    "for your jobs; needs --client-id and --client-secret-file.",
+)
+@click.option("--client-id", help="The OAuth2 client the refresh token was issued to.")
+@click.option(
+    "--client-secret-file",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="The secret of --client-id (file of mode 0600).",
+)
+@pass_session
+def token(
+    session: Session,
+    token_file: Path | None,
+    refresh_token_file: Path | None,
+    client_id: str | None,
+    client_secret_file: Path | None,
+) -> None:
+    """Hand your bearer token (a WLCG JWT) to the server and store the access
+    token, as act proxy does for a proxy."""
+    from actframework.client.bearer import discover_token, read_secret
+    from actframework.client.interrupts import ignored_interrupt
+    from actframework.config import write_private_file
+
+    grant = _refresh_grant(refresh_token_file, client_id, client_secret_file)
+    if token_file is not None:
+        bearer, source = read_secret(token_file, "token file"), str(token_file)
+    else:
+        found = discover_token()
+        bearer, source = found.token, found.source
+    with ignored_interrupt(), session.client(need_token=False) as act:
+        stored = act.hand_over_token(bearer, grant)
+        write_private_file(session.config.token, stored)
+    extra = " with its refresh grant" if grant else ""
+    click.echo(
+        f"Successfully handed over the token from {source}{extra}. Access token stored in {session.config.token}"
+    )
+
+
+def _refresh_grant(
+    refresh_token_file: Path | None, client_id: str | None, client_secret_file: Path | None
+) -> dict[str, str] | None:
+    """What ``act token`` sends for a refresh grant (None without one); all
+    three options or none."""
+    from actframework.client.bearer import read_secret
+
+    given = {
+        "--refresh-token-file": refresh_token_file,
+        "--client-id": client_id,
+        "--client-secret-file": client_secret_file,
+    }
+    if not any(given.values()):
+        return None
+    missing = [name for name, value in given.items() if not value]
+    if missing:
+        raise ConfigError(
+            f"a refresh grant needs --refresh-token-file, --client-id and --client-secret-file; "
+            f"missing: {', '.join(missing)}"
+        )
+    assert refresh_token_file is not None and client_id is not None and client_secret_file is not None
+    return {
+        "refresh_token": read_secret(refresh_token_file, "refresh token file", private=True),
+        "client_id": client_id,
+        "client_secret": read_secret(client_secret_file, "client secret file", private=True),
+    }
+
+
 def _valid_proxy_exists(path: Path) -> bool:
+    from actframework.client.credentials import usable_proxy
+
     try:
         usable_proxy(path)
     except ActError:
@@ -336,18 +485,37 @@ def _ask_passphrase(key: Path) -> str:
 @cli.command()
 @job_filters()
 @click.option("--arc", default=DEFAULT_ARC_COLUMNS, show_default=True, help="Engine columns to show.")
-@click.option("--client", "client_cols", default=DEFAULT_CLIENT_COLUMNS, show_default=True,
-              help="Client columns to show.")
+@click.option(
+    "--client", "client_cols", default=DEFAULT_CLIENT_COLUMNS, show_default=True, help="Client columns to show."
+)
 @click.option("--get-cols", is_flag=True, help="List the columns you can show.")
 @click.option("--json", "as_json", is_flag=True, help="Print the jobs as JSON (the server's c_/a_ keys).")
-@click.option("--watch", type=click.FloatRange(min=0.5), is_flag=False, flag_value=5.0, default=None,
-              metavar="[SECONDS]",
-              help="Show the table again every SECONDS (5) until every job is done, donefailed, failed, "
-                   "cancelled or lost, or Ctrl-C (with --json: one JSON object per line).")
+@click.option(
+    "--watch",
+    type=click.FloatRange(min=0.5),
+    is_flag=False,
+    flag_value=5.0,
+    default=None,
+    metavar="[SECONDS]",
+    help="Show the table again every SECONDS (5) until every job is done, donefailed, failed, "
+    "cancelled or lost, or Ctrl-C (with --json: one JSON object per line).",
+)
 @pass_session
-def stat(session: Session, all_jobs: bool, ids: str | None, name: str | None, state: str | None,
-         arc: str, client_cols: str, get_cols: bool, as_json: bool, watch: float | None) -> None:
+def stat(
+    session: Session,
+    all_jobs: bool,
+    ids: str | None,
+    name: str | None,
+    state: str | None,
+    arc: str,
+    client_cols: str,
+    get_cols: bool,
+    as_json: bool,
+    watch: float | None,
+) -> None:
     """Show your jobs."""
+    from actframework.client.table import write_json, write_table
+
     client_list = [c for c in client_cols.split(",") if c]
     arc_list = [c for c in arc.split(",") if c]
     columns = [f"c_{c}" for c in client_list] + [f"a_{c}" for c in arc_list]
@@ -366,36 +534,54 @@ def stat(session: Session, all_jobs: bool, ids: str | None, name: str | None, st
             return
 
         def fetch_rows(extra: Sequence[str] = ()) -> list[dict[str, Any]]:
-            return act.jobs(wanted, name=name, state=state, client=client_list,
-                            arc=arc_list + [c for c in extra if c not in arc_list])
+            return act.jobs(
+                wanted,
+                name=name,
+                state=state,
+                client=client_list,
+                arc=arc_list + [c for c in extra if c not in arc_list],
+            )
 
-        if watch is None:
-            try:
-                rows = fetch_rows()
-            except ServerError as exc:
-                if exc.msg.startswith("Invalid column"):
-                    raise ServerError(exc.status, f"{exc.msg} (act stat --get-cols lists the columns)") from None
-                raise
-            if as_json:
-                _echo_json(rows)
-            else:
-                for line in render_table(rows, columns):
-                    click.echo(line)
+        if watch is not None:
+            _watch(fetch_rows, columns, watch, as_json)
             return
-        _watch(fetch_rows, columns, watch, as_json)
+        # Printed as the server's answer arrives: a listing of any length is never held whole.
+        rows = act.iter_jobs(wanted, name=name, state=state, client=client_list, arc=arc_list)
+        try:
+            if as_json:
+                write_json(rows, _write_out)
+            else:
+                write_table(rows, columns, _write_out)
+        except ServerError as exc:
+            if exc.msg.startswith("Invalid column"):
+                raise ServerError(exc.status, f"{exc.msg} (act stat --get-cols lists the columns)") from None
+            raise
 
 
-def _watch(fetch_rows: Callable[[Sequence[str]], list[dict[str, Any]]], columns: Sequence[str],
-           interval: float, as_json: bool) -> None:
+def _write_out(text: str) -> None:
+    click.echo(text, nl=False)
+
+
+def _watch(
+    fetch_rows: Callable[[Sequence[str]], list[dict[str, Any]]], columns: Sequence[str], interval: float, as_json: bool
+) -> None:
     """Redraw until every job has settled; Ctrl-C ends it quietly."""
+    from actframework.client.table import all_settled, render_table
+
     on_terminal = sys.stdout.isatty()
     try:
         while True:
             rows = fetch_rows(["arcstate"])
             if as_json:  # JSON Lines: one object per refresh
-                click.echo(json.dumps({"time": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
-                                       "jobs": [{k: v for k, v in row.items() if k in columns} for row in rows]},
-                                      sort_keys=True))
+                click.echo(
+                    json.dumps(
+                        {
+                            "time": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+                            "jobs": [{k: v for k, v in row.items() if k in columns} for row in rows],
+                        },
+                        sort_keys=True,
+                    )
+                )
             else:
                 if on_terminal:
                     click.clear()
@@ -415,15 +601,21 @@ def _watch(fetch_rows: Callable[[Sequence[str]], list[dict[str, Any]]], columns:
 
 
 @cli.command()
-@click.option("--clusterlist", default="default", show_default=True,
-              help="A cluster group of the configuration, or cluster URLs separated by commas.")
+@click.option(
+    "--clusterlist",
+    default="default",
+    show_default=True,
+    help="A cluster group of the configuration, or cluster URLs separated by commas.",
+)
 @webdav_option
 @progress_option
 @click.argument("descriptions", nargs=-1, required=True, type=click.Path(dir_okay=False, path_type=Path))
 @pass_session
-def sub(session: Session, clusterlist: str, webdav: str, progress: bool | None,
-        descriptions: tuple[Path, ...]) -> None:
-    """Submit jobs described in xRSL files."""
+def sub(session: Session, clusterlist: str, webdav: str, progress: bool | None, descriptions: tuple[Path, ...]) -> None:
+    """Submit jobs described in xRSL or ADL files."""
+    from actframework.client.progress import progress_for
+    from actframework.client.submit import SUBMIT_BATCH, read_descriptions, submit_batch
+
     session.use_webdav(webdav)
     clusters = session.config.resolve_clusterlist(clusterlist)
     storage = session.storage()
@@ -431,12 +623,20 @@ def sub(session: Session, clusterlist: str, webdav: str, progress: bool | None,
     with session.client() as act, progress_for("uploading", progress) as bar:
         context = session.storage_context(act, bar)
         for start in range(0, len(descriptions), SUBMIT_BATCH):
-            batch = descriptions[start:start + SUBMIT_BATCH]
+            batch = descriptions[start : start + SUBMIT_BATCH]
             click.echo(f"Submitting batch of {len(batch)} jobs ...")
             jobs, unreadable = read_descriptions(batch)
             _report_submissions(unreadable)
-            results = submit_batch(act, storage, context, clusters, jobs, report=_report_submissions,
-                                   announce=click.echo, storage_record=session.storage_record())
+            results = submit_batch(
+                act,
+                storage,
+                context,
+                clusters,
+                jobs,
+                report=_report_submissions,
+                announce=click.echo,
+                storage_record=session.storage_record(),
+            )
             failed += sum(not result.ok for result in [*unreadable, *results])
     if failed:
         click.get_current_context().exit(1)  # every failure has been printed above
@@ -451,7 +651,7 @@ def _report_submissions(results: Sequence[Submitted]) -> None:
             continue
         error = str(result.error)
         if error.startswith(f"{result.path}: "):
-            error = error[len(result.path) + 2:]
+            error = error[len(result.path) + 2 :]
         click.echo(f"Job description {result.path} not submitted: {error}")
 
 
@@ -462,9 +662,10 @@ def _report_submissions(results: Sequence[Submitted]) -> None:
 @job_filters()
 @webdav_option
 @pass_session
-def kill(session: Session, all_jobs: bool, ids: str | None, name: str | None, state: str | None,
-         webdav: str) -> None:
+def kill(session: Session, all_jobs: bool, ids: str | None, name: str | None, state: str | None, webdav: str) -> None:
     """Kill jobs."""
+    from actframework.client.interrupts import ignored_interrupt
+
     require_selection(all_jobs, ids, name, state)
     session.use_webdav(webdav)
     storage = session.storage()
@@ -472,8 +673,11 @@ def kill(session: Session, all_jobs: bool, ids: str | None, name: str | None, st
         killed = act.kill(selected_ids(ids), name=name, state=state)
         click.echo(f"Will kill {len(killed)} jobs")
         # Jobs the engine never had are gone at once; the others' files go at clean.
-        gone = [int(row["c_id"]) for row in killed
-                if row.get("a_id") is None or row.get("a_arcstate") in ("tosubmit", "submitting")]
+        gone = [
+            int(row["c_id"])
+            for row in killed
+            if row.get("a_id") is None or row.get("a_arcstate") in (ArcState.TOSUBMIT, ArcState.SUBMITTING)
+        ]
         clean_storage(session, act, storage, gone)
 
 
@@ -481,9 +685,10 @@ def kill(session: Session, all_jobs: bool, ids: str | None, name: str | None, st
 @job_filters()
 @webdav_option
 @pass_session
-def clean(session: Session, all_jobs: bool, ids: str | None, name: str | None, state: str | None,
-          webdav: str) -> None:
+def clean(session: Session, all_jobs: bool, ids: str | None, name: str | None, state: str | None, webdav: str) -> None:
     """Remove finished, failed or cancelled jobs and their files."""
+    from actframework.client.interrupts import ignored_interrupt
+
     require_selection(all_jobs, ids, name, state)
     session.use_webdav(webdav)
     storage = session.storage()
@@ -525,11 +730,24 @@ def resub(session: Session, all_jobs: bool, ids: str | None, name: str | None) -
 @click.option("--noclean", is_flag=True, help="Keep the jobs on the server after downloading.")
 @progress_option
 @pass_session
-def get(session: Session, all_jobs: bool, ids: str | None, name: str | None, state: str | None,
-        webdav: str, use_jobname: bool, noclean: bool, progress: bool | None) -> None:
+def get(
+    session: Session,
+    all_jobs: bool,
+    ids: str | None,
+    name: str | None,
+    state: str | None,
+    webdav: str,
+    use_jobname: bool,
+    noclean: bool,
+    progress: bool | None,
+) -> None:
     """Download the outputs of done and donefailed jobs, then clean them."""
+    from actframework.client.interrupts import ignored_interrupt
+    from actframework.client.progress import progress_for
+    from actframework.client.results import download_results, finished_jobs
+
     require_selection(all_jobs, ids, name, state)
-    if state and state not in ("done", "donefailed"):
+    if state and state not in RESULT_STATES:
         raise click.BadParameter('State parameter not "done" or "donefailed"', param_hint="--state")
     session.use_webdav(webdav)
     storage = session.storage()
@@ -549,8 +767,9 @@ def get(session: Session, all_jobs: bool, ids: str | None, name: str | None, sta
 
         try:
             with progress_for("downloading", progress) as bar:
-                results = download_results(act, storage, session.storage_context(act, bar), rows,
-                                           use_jobname=use_jobname, on_done=report)
+                results = download_results(
+                    act, storage, session.storage_context(act, bar), rows, use_jobname=use_jobname, on_done=report
+                )
         except KeyboardInterrupt:
             click.echo("Stopping job download ...", err=True)
             raise
@@ -566,15 +785,17 @@ def get(session: Session, all_jobs: bool, ids: str | None, name: str | None, sta
 @click.option("-o", "--stdout", "stream", flag_value="StdOut", default=True, help="Show stdout (the default).")
 @click.option("-e", "--stderr", "stream", flag_value="StdErr", help="Show stderr.")
 @pass_session
-def cat(session: Session, all_jobs: bool, ids: str | None, name: str | None, state: str | None,
-        stream: str) -> None:
+def cat(session: Session, all_jobs: bool, ids: str | None, name: str | None, state: str | None, stream: str) -> None:
     """Show the stdout or stderr of jobs, straight from their CE."""
+    from actframework.client.credentials import usable_proxy
+    from actframework.client.results import CEConnections, output_rows, stream_output
+
     label = "stdout" if stream == "StdOut" else "stderr"
     proxy_path = session.config.require("proxy")
     usable_proxy(proxy_path)
     with session.client() as act:
         rows = output_rows(act, selected_ids(ids), name, state, stream)
-    out = click.get_binary_stream("stdout")
+    out = sys.stdout.buffer
     with CEConnections(proxy_path) as ces:
         for row in rows:
             chunks = stream_output(ces, row, stream)
@@ -599,6 +820,8 @@ def completion(shell: str) -> None:
     zsh:   eval "$(act completion zsh)"         (add it to ~/.zshrc)
     fish:  act completion fish > ~/.config/fish/completions/act.fish
     """
+    from click.shell_completion import get_completion_class
+
     completer = get_completion_class(shell)
     if completer is None:  # pragma: no cover - click ships all three
         raise click.BadParameter(f"no completion for {shell}")

@@ -40,9 +40,14 @@ def _key_is_encrypted(path: Path) -> bool:
     return b"ENCRYPTED" in text
 
 
-def create_proxy(destination: Path, *, cert: Path | None = None, key: Path | None = None,
-                 lifetime: timedelta = DEFAULT_LIFETIME,
-                 ask_passphrase: Callable[[Path], str] | None = None) -> x509.Proxy:
+def create_proxy(
+    destination: Path,
+    *,
+    cert: Path | None = None,
+    key: Path | None = None,
+    lifetime: timedelta = DEFAULT_LIFETIME,
+    ask_passphrase: Callable[[Path], str] | None = None,
+) -> x509.Proxy:
     """Make an RFC 3820 proxy of the user's certificate and write it to
     ``destination`` (mode 0600). ``ask_passphrase`` is called with the key's
     path when the key is encrypted; without it an encrypted key is an error."""
@@ -63,10 +68,14 @@ def usable_proxy(path: Path) -> x509.Proxy:
     """The proxy at ``path``, refused with a one-line reason when it cannot
     be delegated: missing (with the way to make one), unreadable, or expired."""
     if not path.is_file():
-        raise X509Error(f"proxy file {path} does not exist; make one with `act proxy --create` "
-                        "(or arcproxy), or set `proxy:` in the configuration")
+        raise X509Error(
+            f"proxy file {path} does not exist; make one with `act proxy --create` "
+            "(or arcproxy), or set `proxy:` in the configuration"
+        )
     proxy = x509.load_proxy(path)
     if proxy.not_after <= datetime.now(UTC):
-        raise X509Error(f"proxy {path} expired at {proxy.not_after:%Y-%m-%d %H:%M:%S} UTC; "
-                        "make a new one with `act proxy --create` (or arcproxy)")
+        raise X509Error(
+            f"proxy {path} expired at {proxy.not_after:%Y-%m-%d %H:%M:%S} UTC; "
+            "make a new one with `act proxy --create` (or arcproxy)"
+        )
     return proxy

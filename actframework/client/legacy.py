@@ -73,8 +73,9 @@ def answer_body(response: requests.Response) -> object:
         return text
 
 
-def upload_input_legacy(http: HTTPClient, job_id: int, name: str, source: Path,
-                        progress: Progress | None = None) -> None:
+def upload_input_legacy(
+    http: HTTPClient, job_id: int, name: str, source: Path, progress: Progress | None = None
+) -> None:
     """Upload one input file of a created job with ``PUT /data?id=&filename=``.
 
     The body is streamed from ``source`` with its length declared, so
@@ -95,8 +96,9 @@ def upload_input_legacy(http: HTTPClient, job_id: int, name: str, source: Path,
         raise ServerError.from_answer(response.status_code, answer_body(response))
 
 
-def download_results_zip(http: HTTPClient, job_id: int, destination: Path,
-                         progress: Progress | None = None) -> list[str]:
+def download_results_zip(
+    http: HTTPClient, job_id: int, destination: Path, progress: Progress | None = None
+) -> list[str]:
     """Download a job's results with ``GET /results?id=`` and unpack them.
 
     The zip is streamed to a temporary file next to ``destination`` (it may
@@ -212,4 +214,3 @@ def _remove_written(destination: Path, created: bool) -> None:
                 shutil.rmtree(entry, ignore_errors=True)
             else:
                 entry.unlink(missing_ok=True)
-

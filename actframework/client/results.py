@@ -1,15 +1,16 @@
 """Jobs' outputs on the user's machine: ``act get`` and ``act cat`` as library calls.
 
-:func:`download_results` fetches the results of finished jobs through the
-storage backend, ten jobs at a time (act-client's pool), each into a
-directory of its own that did not exist before. Ctrl-C stops every
+:func:`download_results` fetches the results of finished jobs, ten jobs
+at a time (act-client's pool), each into a directory of its own that did
+not exist before: first what the aCT server holds, then what the storage
+backend adds from its own storage (``act_retrieve_results``). Ctrl-C stops every
 transfer, removes what the unfinished jobs had written and raises
 :class:`KeyboardInterrupt`; jobs already complete keep their directories
 and nothing is cleaned on the server, so a second ``act get`` finds them
 all again.
 
 :func:`stream_output` shows a running job's stdout or stderr straight from
-the CE's session directory, as the user's proxy (act-spec §B.9), with the
+the CE's session directory, as the user's proxy, with the
 CE's certificate verified (act-client did not verify it).
 """
 
@@ -26,15 +27,14 @@ from typing import Any
 
 from actframework.arc.rest import ARCRest
 from actframework.client.api import ACTClient, Ids
-from actframework.db.filters import parse_id_list
 from actframework.errors import ActError, MissingResultFile, TransferCancelled
 from actframework.hookspecs import StorageContext, StorageJob, TransferProgress
+from actframework.idlist import parse_id_list
+from actframework.jobstates import RESULT_STATES
 from actframework.plugins import StorageManager
 
 #: Jobs downloaded at the same time (act-client's).
 GET_WORKERS = 10
-#: The states whose jobs have results to get.
-RESULT_STATES = ("done", "donefailed")
 
 
 @dataclass(frozen=True)
@@ -48,18 +48,16 @@ class Downloaded:
     error: str | None = None
 
 
-def finished_jobs(act: ACTClient, ids: Ids, name: str | None,
-                  state: str | None) -> tuple[list[dict[str, Any]], list[int]]:
+def finished_jobs(
+    act: ACTClient, ids: Ids, name: str | None, state: str | None
+) -> tuple[list[dict[str, Any]], list[int]]:
     """(rows, missing): the selected jobs in ``state`` (else done and
     donefailed) with their ``c_id``, ``c_jobname`` and ``a_IDFromEndpoint``,
     and the explicitly named ids that are not among them."""
     rows: list[dict[str, Any]] = []
-    for one_state in ([state] if state else RESULT_STATES):
+    for one_state in [state] if state else RESULT_STATES:
         rows.extend(act.jobs(ids, name=name, state=one_state, client=["id", "jobname"], arc=["IDFromEndpoint"]))
-    if isinstance(ids, str):
-        wanted = parse_id_list(ids).singles
-    else:
-        wanted = list(ids or [])
+    wanted: Sequence[int] = parse_id_list(ids).singles if isinstance(ids, str) else list(ids or [])
     found = {row["c_id"] for row in rows}
     missing = [job_id for job_id in wanted if job_id not in found]
     return rows, missing
@@ -98,30 +96,37 @@ class _Stoppable:
         self._inner.file_done()
 
 
-def download_results(act: ACTClient, storage: StorageManager, context: StorageContext,
-                     rows: Sequence[dict[str, Any]], *, use_jobname: bool = False,
-                     workers: int = GET_WORKERS,
-                     on_done: Callable[[Downloaded], None] = lambda _result: None) -> list[Downloaded]:
+def download_results(
+    act: ACTClient,
+    storage: StorageManager,
+    context: StorageContext,
+    rows: Sequence[dict[str, Any]],
+    *,
+    use_jobname: bool = False,
+    workers: int = GET_WORKERS,
+    on_done: Callable[[Downloaded], None] = lambda _result: None,
+) -> list[Downloaded]:
     """Download the results of ``rows`` (from :func:`finished_jobs`), each
     into a new directory named after its CE id (or its job name); returns
     one :class:`Downloaded` per row, in order, and tells ``on_done`` about
     each as soon as it and the ones before it are complete."""
     stop = threading.Event()
     context = dataclasses.replace(context, progress=_Stoppable(context.progress, stop))
-    targets = [free_directory(str(row["c_jobname"] if use_jobname else row["a_IDFromEndpoint"]))
-               for row in rows]
+    targets = [free_directory(str(row["c_jobname"] if use_jobname else row["a_IDFromEndpoint"])) for row in rows]
 
     def one(row: dict[str, Any], target: Path) -> Downloaded:
-        job = StorageJob(id=int(row["c_id"]), description="", name=row.get("c_jobname"),
-                         ce_id=row.get("a_IDFromEndpoint"))
+        job = StorageJob(
+            id=int(row["c_id"]), description="", name=row.get("c_jobname"), ce_id=row.get("a_IDFromEndpoint")
+        )
         try:
+            files = act.download_results(job.id, target, context.progress)
             location = storage.retrieve_results(context, job, target)
         except TransferCancelled:
             raise
         except ActError as exc:
             shutil.rmtree(target, ignore_errors=True)
             return Downloaded(job.id, job.name, target, error=str(exc))
-        return Downloaded(job.id, job.name, target, tuple(location.files))
+        return Downloaded(job.id, job.name, target, tuple(sorted({*files, *location.files})))
 
     results: list[Downloaded] = []
     pool = ThreadPoolExecutor(max_workers=max(1, workers))
@@ -155,12 +160,10 @@ def _remove_if_empty(directory: Path) -> None:
         pass
 
 
-def output_rows(act: ACTClient, ids: Ids, name: str | None, state: str | None,
-                stream: str) -> list[dict[str, Any]]:
+def output_rows(act: ACTClient, ids: Ids, name: str | None, state: str | None, stream: str) -> list[dict[str, Any]]:
     """The selected jobs with what ``act cat`` needs: CE id, cluster and the
     session path of ``stream`` (``StdOut`` or ``StdErr``)."""
-    return act.jobs(ids, name=name, state=state, client=["id", "jobname"],
-                    arc=["IDFromEndpoint", "cluster", stream])
+    return act.jobs(ids, name=name, state=state, client=["id", "jobname"], arc=["IDFromEndpoint", "cluster", stream])
 
 
 class CEConnections:

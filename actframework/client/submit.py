@@ -6,7 +6,7 @@ with its final description (``PUT /jobs``: only now does the engine see
 it). A job that was created but not confirmed is killed before the call
 returns, so that nothing is left half-made on the server.
 
-Ctrl-C is handled as aCT's client does (act-spec §B.6): the create and
+Ctrl-C is handled as aCT's client does: the create and
 confirm steps cannot be interrupted half-way (the interrupt is raised when
 the step is over), the uploads can, and the cleanup of unconfirmed jobs
 always runs to its end.
@@ -18,11 +18,11 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from actframework import xrsl
+from actframework import jobdesc
 from actframework.client.api import ACTClient
 from actframework.client.interrupts import deferred_interrupt, ignored_interrupt
-from actframework.errors import ActError
-from actframework.hookspecs import InputFile, StorageContext, StorageJob
+from actframework.errors import ActError, JobDescriptionError
+from actframework.hookspecs import StorageContext, StorageJob
 from actframework.plugins import StorageManager
 
 #: Description files per batch (act-client's).
@@ -36,7 +36,7 @@ class Submitted:
     path: str
     """The description file it came from."""
     name: str
-    """The job's name (its ``jobname``, else the file's path)."""
+    """The job's name (from its description, else the file's path)."""
     id: int | None = None
     """The aCT job id, when the job was accepted."""
     error: str | None = None
@@ -47,15 +47,16 @@ class Submitted:
         return self.error is None
 
 
-def read_descriptions(paths: Sequence[Path]) -> tuple[list[tuple[str, xrsl.XRSLJob]], list[Submitted]]:
-    """(jobs, failures): every job of every readable description file, and
-    one failure per file that cannot be read or parsed (its message names
-    the file, line and column)."""
-    jobs: list[tuple[str, xrsl.XRSLJob]] = []
+def read_descriptions(paths: Sequence[Path]) -> tuple[list[tuple[str, jobdesc.JobDescription]], list[Submitted]]:
+    """(jobs, failures): every job of every readable description file (xRSL
+    or ADL; ``+`` and ``<ActivityDescriptions>`` hold several), and one
+    failure per file that cannot be read or parsed (its message names the
+    file, line and column)."""
+    jobs: list[tuple[str, jobdesc.JobDescription]] = []
     failures: list[Submitted] = []
     for path in paths:
         try:
-            parsed = xrsl.parse_file(path)
+            parsed = jobdesc.parse_file(path)
         except ActError as exc:
             failures.append(Submitted(str(path), str(path), error=str(exc)))
             continue
@@ -63,11 +64,16 @@ def read_descriptions(paths: Sequence[Path]) -> tuple[list[tuple[str, xrsl.XRSLJ
     return jobs, failures
 
 
-def submit_batch(act: ACTClient, storage: StorageManager, context: StorageContext,
-                 clusters: Sequence[str], jobs: Sequence[tuple[str, xrsl.XRSLJob]],
-                 report: Callable[[Sequence[Submitted]], None] = lambda _results: None,
-                 announce: Callable[[str], None] = lambda _line: None,
-                 storage_record: Mapping[str, str] | None = None) -> list[Submitted]:
+def submit_batch(
+    act: ACTClient,
+    storage: StorageManager,
+    context: StorageContext,
+    clusters: Sequence[str],
+    jobs: Sequence[tuple[str, jobdesc.JobDescription]],
+    report: Callable[[Sequence[Submitted]], None] = lambda _results: None,
+    announce: Callable[[str], None] = lambda _line: None,
+    storage_record: Mapping[str, str] | None = None,
+) -> list[Submitted]:
     """Create, stage and confirm ``jobs`` (one batch); one result per job,
     in order, also given to ``report`` as soon as they are known. Jobs that
     fail at any step are then killed on the server (``announce`` hears
@@ -83,18 +89,17 @@ def submit_batch(act: ACTClient, storage: StorageManager, context: StorageContex
     try:
         to_confirm: list[tuple[int, int, str]] = []  # (position, id, description)
         for position, ((path, job), answer) in enumerate(zip(jobs, created, strict=True)):
-            name = job.get_string("jobname") or path
             if "msg" in answer:
-                results[position] = Submitted(path, name, error=str(answer["msg"]))
+                results[position] = Submitted(path, _name(job, path), error=str(answer["msg"]))
                 continue
             job_id = int(answer["id"])
-            storage_job = StorageJob(id=job_id, description=xrsl.unparse(job), name=name,
-                                     inputs=tuple(InputFile(n, s) for n, s in job.inputfiles))
             try:
+                name = _name(job, path)
+                storage_job = StorageJob(id=job_id, description=job.unparse(), name=name, inputs=tuple(job.inputs))
                 staged = storage.stage_inputs(context, storage_job)
                 text = storage.rewrite_description(context, storage_job, staged)
             except ActError as exc:
-                results[position] = Submitted(path, name, job_id, error=str(exc))
+                results[position] = Submitted(path, _name(job, path), job_id, error=str(exc))
                 continue
             to_confirm.append((position, job_id, text))
         if to_confirm:
@@ -102,7 +107,7 @@ def submit_batch(act: ACTClient, storage: StorageManager, context: StorageContex
                 answers = act.confirm_jobs([(job_id, text) for _, job_id, text in to_confirm], storage_record)
                 for (position, job_id, _), answer in zip(to_confirm, answers, strict=True):
                     path, job = jobs[position]
-                    name = job.get_string("jobname") or path
+                    name = _name(job, path)
                     if "msg" in answer:
                         results[position] = Submitted(path, name, job_id, error=str(answer["msg"]))
                     else:
@@ -116,3 +121,12 @@ def submit_batch(act: ACTClient, storage: StorageManager, context: StorageContex
                 announce("Cleaning up failed or cancelled jobs ...")
                 act.kill(unconfirmed)
     return final
+
+
+def _name(job: jobdesc.JobDescription, path: str) -> str:
+    """How a job is called in messages: its name, else its file's path
+    (also when the name cannot be read, which the server reports)."""
+    try:
+        return job.name or path
+    except JobDescriptionError:
+        return path

@@ -73,8 +73,7 @@ SKIP_LOCKED_ROUNDS: Final = 8
 #: user's cancel (never overwrite ``tocancel``) cannot be bypassed; ``tstate``
 #: follows ``State`` automatically.
 MANAGED_ARC_COLUMNS: Final = frozenset(
-    {"id", "arcstate", "tstate", "tarcstate", "modified", "claimedby", "claimeduntil",
-     "submissiontoken"}
+    {"id", "arcstate", "tstate", "tarcstate", "modified", "claimedby", "claimeduntil", "submissiontoken"}
 )
 
 #: Default seconds an operation waits for a database that cannot be reached
@@ -119,8 +118,7 @@ def chunks(values: Sequence[T], size: int = IN_CHUNK) -> Iterator[Sequence[T]]:
 class StoreCore:
     """Engine, clock and transaction handling shared by all store operations."""
 
-    def __init__(self, engine: Engine, *, now: Clock | None = None,
-                 outage_wait: float = OUTAGE_WAIT_S) -> None:
+    def __init__(self, engine: Engine, *, now: Clock | None = None, outage_wait: float = OUTAGE_WAIT_S) -> None:
         self._engine = engine
         self._clock: Clock = now or utcnow
         self._outage_wait = outage_wait
@@ -176,9 +174,7 @@ class StoreCore:
                     continue
                 busy = _is_busy(exc)
                 if not busy and not _is_unreachable(exc):
-                    raise StoreError(
-                        f"database {safe_url(self._engine.url)} failed: {_first_line(exc.orig)}"
-                    ) from exc
+                    raise StoreError(f"database {safe_url(self._engine.url)} failed: {_first_line(exc.orig)}") from exc
                 if committing and not read_only and not busy:
                     self._outage_begins(exc)
                     raise DatabaseUnavailableError(
@@ -212,8 +208,12 @@ class StoreCore:
             self._outage_since = now
             quiet = self._outage_ended is not None and now - self._outage_ended < OUTAGE_MERGE_S
         if not quiet:
-            log.warning("database %s cannot be reached (%s); operations wait up to %.0f s for it",
-                        safe_url(self._engine.url), _first_line(exc.orig), self._outage_wait)
+            log.warning(
+                "database %s cannot be reached (%s); operations wait up to %.0f s for it",
+                safe_url(self._engine.url),
+                _first_line(exc.orig),
+                self._outage_wait,
+            )
         self._engine.dispose(close=False)
 
     def _outage_over(self) -> None:
@@ -231,16 +231,14 @@ class StoreCore:
 
     # ------------------------------------------------------------------ SQL helpers
 
-    def _locked(self, query: Select[Any], *, skip_locked: bool = False,
-                of: Table | None = None) -> Select[Any]:
+    def _locked(self, query: Select[Any], *, skip_locked: bool = False, of: Table | None = None) -> Select[Any]:
         """``query ... FOR UPDATE [SKIP LOCKED]`` where the database has row
         locks; unchanged on SQLite, whose write transactions are exclusive."""
         if not self._row_locks:
             return query
         return query.with_for_update(skip_locked=skip_locked, of=of)
 
-    def _locked_by_id(self, query: Select[Any], table: Table, *,
-                      skip_locked: bool = False) -> Select[Any]:
+    def _locked_by_id(self, query: Select[Any], table: Table, *, skip_locked: bool = False) -> Select[Any]:
         """Like :meth:`_locked` for a query that selects rows of ``table`` by
         a list of ids, and makes MySQL/MariaDB look them up by primary key.
 
@@ -300,8 +298,7 @@ class StoreCore:
         if not self._row_locks:
             return list(connection.execute(query().limit(limit)).mappings())
         if self._postgresql:
-            return list(connection.execute(
-                query().limit(limit).with_for_update(skip_locked=True)).mappings())
+            return list(connection.execute(query().limit(limit).with_for_update(skip_locked=True)).mappings())
         taken: list[RowMapping] = []
         seen: list[int] = []
         for _ in range(SKIP_LOCKED_ROUNDS):
@@ -320,9 +317,7 @@ class StoreCore:
         return taken
 
     @staticmethod
-    def _insert_returning_ids(
-        connection: Connection, table: Table, rows: Sequence[Mapping[str, Any]]
-    ) -> list[int]:
+    def _insert_returning_ids(connection: Connection, table: Table, rows: Sequence[Mapping[str, Any]]) -> list[int]:
         """Insert ``rows`` and return their new ids in input order.
 
         Uses one batched ``INSERT ... RETURNING`` where the dialect can
@@ -333,9 +328,7 @@ class StoreCore:
         if not rows:
             return []
         if connection.dialect.insert_executemany_returning_sort_by_parameter_order:
-            result = connection.execute(
-                insert(table).returning(table.c.id, sort_by_parameter_order=True), list(rows)
-            )
+            result = connection.execute(insert(table).returning(table.c.id, sort_by_parameter_order=True), list(rows))
             return [int(value) for value in result.scalars()]
         ids = []
         for row in rows:
@@ -409,10 +402,10 @@ def _is_busy(exc: DBAPIError) -> bool:
     """Whether ``exc`` is SQLite's "database is locked" / "busy": another
     connection held the write lock for longer than the busy timeout."""
     return isinstance(exc.orig, sqlite3.OperationalError) and any(
-        word in str(exc.orig) for word in ("database is locked", "database is busy", "database table is locked"))
+        word in str(exc.orig) for word in ("database is locked", "database is busy", "database table is locked")
+    )
 
 
 def _first_line(error: BaseException | None) -> str:
     text = str(error).strip() if error is not None else "unknown error"
     return text.splitlines()[0] if text else type(error).__name__
-

@@ -38,6 +38,7 @@ from actframework.db.filters import like_element_pattern
 from actframework.db.records import ArcJob, WaitingGroup
 from actframework.db.schema import arcjobs
 from actframework.db.states import FETCH_PENDING, STATUS_CHECKED
+from actframework.jobstates import ArcState
 
 #: Length of the ``claimedby`` column.
 OWNER_MAX_LENGTH: Final = 64
@@ -73,7 +74,7 @@ class ClaimOps(StoreCore):
         cluster URL that is a prefix or suffix of another never matches it,
         and ``%``/``_`` in URLs are literal.
         """
-        conditions = [arcjobs.c.arcstate == "tosubmit", _lists_cluster(cluster)]
+        conditions = [arcjobs.c.arcstate == ArcState.TOSUBMIT, _lists_cluster(cluster)]
         if proxyid is not None:
             conditions.append(arcjobs.c.proxyid == proxyid)
         if fairshare is not None:
@@ -85,8 +86,7 @@ class ClaimOps(StoreCore):
             limit=limit,
             owner=owner,
             lease=lease,
-            changes={"arcstate": "submitting", "cluster": cluster, "tarcstate": now,
-                     "submissiontoken": token},
+            changes={"arcstate": ArcState.SUBMITTING, "cluster": cluster, "tarcstate": now, "submissiontoken": token},
             now=now,
         )
 
@@ -101,11 +101,13 @@ class ClaimOps(StoreCore):
             now = self.now()
             query = (
                 select(proxyid, label, func.count(), func.min(arcjobs.c.id))
-                .where(arcjobs.c.arcstate == "tosubmit", _lists_cluster(cluster), self._lease_free(now))
+                .where(arcjobs.c.arcstate == ArcState.TOSUBMIT, _lists_cluster(cluster), self._lease_free(now))
                 .group_by(proxyid, label)
             )
-            return {(int(owner), str(name)): WaitingGroup(int(count), int(oldest))
-                    for owner, name, count, oldest in connection.execute(query)}
+            return {
+                (int(owner), str(name)): WaitingGroup(int(count), int(oldest))
+                for owner, name, count, oldest in connection.execute(query)
+            }
 
         return self._read(work)
 
@@ -127,8 +129,9 @@ class ClaimOps(StoreCore):
             arcjobs.c.cluster == cluster,
             arcjobs.c.tarcstate < naive_utc(checked_before),
         )
-        return self._claim(condition, order=(("tarcstate", False), ("id", False)),
-                           limit=limit, owner=owner, lease=lease)
+        return self._claim(
+            condition, order=(("tarcstate", False), ("id", False)), limit=limit, owner=owner, lease=lease
+        )
 
     def claim_for_fetch(self, cluster: str, limit: int, owner: str, lease: timedelta) -> list[ArcJob]:
         """Claim ``finished`` and ``tofetch`` jobs on ``cluster`` for download."""
@@ -136,19 +139,19 @@ class ClaimOps(StoreCore):
 
     def claim_for_clean(self, cluster: str, limit: int, owner: str, lease: timedelta) -> list[ArcJob]:
         """Claim ``toclean`` jobs on ``cluster``."""
-        return self._claim_states({"toclean"}, cluster, limit, owner, lease)
+        return self._claim_states({ArcState.TOCLEAN}, cluster, limit, owner, lease)
 
     def claim_for_cancel(self, cluster: str, limit: int, owner: str, lease: timedelta) -> list[ArcJob]:
         """Claim ``tocancel`` jobs on ``cluster``."""
-        return self._claim_states({"tocancel"}, cluster, limit, owner, lease)
+        return self._claim_states({ArcState.TOCANCEL}, cluster, limit, owner, lease)
 
     def claim_for_resubmit(self, cluster: str, limit: int, owner: str, lease: timedelta) -> list[ArcJob]:
         """Claim ``toresubmit`` jobs on ``cluster``."""
-        return self._claim_states({"toresubmit"}, cluster, limit, owner, lease)
+        return self._claim_states({ArcState.TORESUBMIT}, cluster, limit, owner, lease)
 
     def claim_for_rerun(self, cluster: str, limit: int, owner: str, lease: timedelta) -> list[ArcJob]:
         """Claim ``torerun`` jobs on ``cluster``."""
-        return self._claim_states({"torerun"}, cluster, limit, owner, lease)
+        return self._claim_states({ArcState.TORERUN}, cluster, limit, owner, lease)
 
     def claim_for_reconcile(
         self, cluster: str, limit: int, owner: str, lease: timedelta, settled_before: datetime
@@ -159,7 +162,7 @@ class ClaimOps(StoreCore):
         touched (``tarcstate``) before ``settled_before`` are taken, so that
         a submission the CE may still be working on has ended."""
         condition = and_(
-            arcjobs.c.arcstate == "submitting",
+            arcjobs.c.arcstate == ArcState.SUBMITTING,
             arcjobs.c.cluster == cluster,
             arcjobs.c.tarcstate < naive_utc(settled_before),
         )
@@ -242,25 +245,33 @@ class ClaimOps(StoreCore):
         claimable = and_(condition, self._lease_free(now))
         order_by = [arcjobs.c[name].desc() if desc else arcjobs.c[name].asc() for name, desc in order]
 
+        if not self._row_locks and not self._read(
+            lambda connection: connection.execute(select(arcjobs.c.id).where(claimable).limit(1)).first()
+        ):
+            # SQLite's write transactions are exclusive: an idle worker's
+            # look for work (several a second per worker) must not take the
+            # write lock when there is nothing to claim. A read never waits.
+            return []
+
         def work(connection: Connection) -> list[ArcJob]:
             if not self._row_locks:
                 candidates = select(arcjobs.c.id).where(claimable).order_by(*order_by).limit(limit)
-                rows = connection.execute(
-                    update(arcjobs)
-                    .where(arcjobs.c.id.in_(candidates.scalar_subquery()), claimable)
-                    .values(values)
-                    .returning(*arcjobs.columns)
-                ).mappings().all()
+                rows = (
+                    connection.execute(
+                        update(arcjobs)
+                        .where(arcjobs.c.id.in_(candidates.scalar_subquery()), claimable)
+                        .values(values)
+                        .returning(*arcjobs.columns)
+                    )
+                    .mappings()
+                    .all()
+                )
                 jobs = [ArcJob.from_row(row) for row in rows]
                 return _sorted(jobs, order)
-            rows = self._take_unlocked(
-                connection, arcjobs, list(arcjobs.columns), claimable, order_by, limit
-            )
+            rows = self._take_unlocked(connection, arcjobs, list(arcjobs.columns), claimable, order_by, limit)
             if not rows:
                 return []
-            connection.execute(
-                update(arcjobs).where(arcjobs.c.id.in_([row["id"] for row in rows])).values(values)
-            )
+            connection.execute(update(arcjobs).where(arcjobs.c.id.in_([row["id"] for row in rows])).values(values))
             return [ArcJob.from_row({**row, **values}) for row in rows]
 
         return self._write(work)

@@ -4,7 +4,7 @@ Every operation takes the ``proxyid`` of the authenticated user and touches
 only that user's jobs: isolation between users is enforced here, in the
 ``WHERE`` clause, not left to each REST handler.
 
-Semantics follow aCT's REST API (act-spec §A.3-§A.5). Where the API needs an
+Semantics follow aCT's REST API. Where the API needs an
 arc row (state filters, fetch, resubmit, clean) the queries are INNER JOINs
 ``clientjobs → arcjobs``; otherwise LEFT JOINs, so jobs not yet handed over
 to the engine show up with empty arc fields.
@@ -12,15 +12,15 @@ to the engine show up with empty arc fields.
 
 from __future__ import annotations
 
-from collections.abc import Collection, Sequence
+from collections.abc import Collection, Iterator, Sequence
 from typing import Any
 
-from sqlalchemy import Row, delete, select, update
+from sqlalchemy import Row, Select, delete, select, update
 from sqlalchemy.engine import Connection
 from sqlalchemy.sql import bindparam
 
 from actframework.db._core import StoreCore, chunks, unique_ints
-from actframework.db.filters import MAX_ID, JobFilter
+from actframework.db.filters import JobFilter
 from actframework.db.records import CancelOutcome, CleanOutcome, Confirmation
 from actframework.db.schema import (
     CLUSTERLIST_MAX_LENGTH,
@@ -29,8 +29,9 @@ from actframework.db.schema import (
     clientjobs,
     jobdescriptions,
 )
-from actframework.db.states import CANCELLABLE, CLEANABLE, FETCHABLE, RESUBMITTABLE
 from actframework.errors import InvalidColumnError, StoreError
+from actframework.idlist import MAX_ID
+from actframework.jobstates import CANCELLABLE, CLEANABLE, FETCHABLE, RESUBMITTABLE, ArcState
 
 _CLIENT_COLUMNS = tuple(column.name for column in clientjobs.columns)
 #: Engine-internal columns users neither see nor select (``GET /info``,
@@ -39,6 +40,10 @@ _HIDDEN_ARC_COLUMNS = frozenset({"submissiontoken", "refusedsince", "missingsinc
 _ARC_COLUMNS = tuple(column.name for column in arcjobs.columns if column.name not in _HIDDEN_ARC_COLUMNS)
 _JOINED = clientjobs.join(arcjobs, clientjobs.c.arcjobid == arcjobs.c.id)
 _OUTER = clientjobs.outerjoin(arcjobs, clientjobs.c.arcjobid == arcjobs.c.id)
+#: Jobs per read of a listing (:meth:`ClientOps.iter_job_pages`).
+LISTING_PAGE = 5000
+#: The label of the keyset column of a listing's pages (not a column name).
+_KEY = "_key_id"
 
 
 class ClientOps(StoreCore):
@@ -58,10 +63,7 @@ class ClientOps(StoreCore):
                 raise StoreError("a cluster URL must not contain a comma")
             joined = ",".join(clusters)
             if len(joined) > CLUSTERLIST_MAX_LENGTH:
-                raise StoreError(
-                    f"cluster list is {len(joined)} characters long; at most "
-                    f"{CLUSTERLIST_MAX_LENGTH} fit"
-                )
+                raise StoreError(f"cluster list is {len(joined)} characters long; at most {CLUSTERLIST_MAX_LENGTH} fit")
             rows.append(joined)
         if not rows:
             return []
@@ -72,8 +74,15 @@ class ClientOps(StoreCore):
                 connection,
                 clientjobs,
                 [
-                    {"created": now, "modified": now, "clusterlist": joined, "proxyid": proxyid,
-                     "jobname": None, "jobdesc": None, "arcjobid": None}
+                    {
+                        "created": now,
+                        "modified": now,
+                        "clusterlist": joined,
+                        "proxyid": proxyid,
+                        "jobname": None,
+                        "jobdesc": None,
+                        "arcjobid": None,
+                    }
                     for joined in rows
                 ],
             )
@@ -90,9 +99,7 @@ class ClientOps(StoreCore):
         """
         for confirmation in confirmations:
             if confirmation.jobname is not None and len(confirmation.jobname) > JOBNAME_MAX_LENGTH:
-                raise StoreError(
-                    f"job {confirmation.id}: job name is longer than {JOBNAME_MAX_LENGTH} characters"
-                )
+                raise StoreError(f"job {confirmation.id}: job name is longer than {JOBNAME_MAX_LENGTH} characters")
         if not confirmations:
             return []
 
@@ -100,16 +107,18 @@ class ClientOps(StoreCore):
             wanted = unique_ints(confirmation.id for confirmation in confirmations)
             eligible: set[int] = set()
             for part in chunks(wanted):
-                query = select(clientjobs.c.id).where(
-                    clientjobs.c.id.in_(part),
-                    clientjobs.c.proxyid == proxyid,
-                    clientjobs.c.arcjobid.is_(None),
-                ).order_by(clientjobs.c.id)
+                query = (
+                    select(clientjobs.c.id)
+                    .where(
+                        clientjobs.c.id.in_(part),
+                        clientjobs.c.proxyid == proxyid,
+                        clientjobs.c.arcjobid.is_(None),
+                    )
+                    .order_by(clientjobs.c.id)
+                )
                 eligible.update(connection.execute(self._locked_by_id(query, clientjobs)).scalars())
             params = [
-                {"b_id": c.id, "b_name": c.jobname, "b_desc": c.jobdesc}
-                for c in confirmations
-                if c.id in eligible
+                {"b_id": c.id, "b_name": c.jobname, "b_desc": c.jobdesc} for c in confirmations if c.id in eligible
             ]
             if params:
                 connection.execute(
@@ -133,9 +142,7 @@ class ClientOps(StoreCore):
             for part in chunks(wanted):
                 owned.update(
                     connection.execute(
-                        select(clientjobs.c.id).where(
-                            clientjobs.c.id.in_(part), clientjobs.c.proxyid == proxyid
-                        )
+                        select(clientjobs.c.id).where(clientjobs.c.id.in_(part), clientjobs.c.proxyid == proxyid)
                     ).scalars()
                 )
             return owned
@@ -162,6 +169,25 @@ class ClientOps(StoreCore):
         :class:`InvalidColumnError`; no columns at all gives ``[]``. Without a
         state filter, jobs not yet handed over have every ``a_*`` None.
         """
+        return [row for page in self.iter_job_pages(proxyid, flt, client_cols, arc_cols) for row in page]
+
+    def iter_job_pages(
+        self,
+        proxyid: int,
+        flt: JobFilter,
+        client_cols: Sequence[str],
+        arc_cols: Sequence[str],
+        page_size: int | None = None,
+    ) -> Iterator[list[dict[str, Any]]]:
+        """:meth:`select_jobs` in pages of at most ``page_size`` jobs, by client id.
+
+        Each page is its own short read (keyset on the client id), so a
+        listing of 100,000 jobs never holds them all in memory, nor a
+        transaction or a database connection while its reader is slow. A
+        job created or removed while the pages are read shows or not, as
+        with any listing of a moving set; none shows twice. The columns are
+        checked before the first page is read.
+        """
         for name in client_cols:
             if name not in clientjobs.c:
                 raise InvalidColumnError(name)
@@ -169,20 +195,34 @@ class ClientOps(StoreCore):
             if name not in arcjobs.c:
                 raise InvalidColumnError(name)
         if not client_cols and not arc_cols:
-            return []
+            return iter(())
         columns = [clientjobs.c[name].label(f"c_{name}") for name in client_cols]
         columns += [arcjobs.c[name].label(f"a_{name}") for name in arc_cols]
-        query = select(*columns).where(clientjobs.c.proxyid == proxyid, *flt.client_conditions(clientjobs))
+        query = select(clientjobs.c.id.label(_KEY), *columns).where(
+            clientjobs.c.proxyid == proxyid, *flt.client_conditions(clientjobs)
+        )
         if flt.has_state:
             query = query.select_from(_JOINED).where(arcjobs.c.arcstate == flt.state)
         else:
             query = query.select_from(_OUTER)
-        query = query.order_by(clientjobs.c.id)
+        query = query.order_by(clientjobs.c.id).limit(page_size or LISTING_PAGE)
+        return self._pages(query)
 
-        def work(connection: Connection) -> list[dict[str, Any]]:
-            return [dict(row) for row in connection.execute(query).mappings()]
+    def _pages(self, query: Select[Any]) -> Iterator[list[dict[str, Any]]]:
+        after = 0
+        while True:
+            page_query = query.where(clientjobs.c.id > after)
 
-        return self._read(work)
+            def work(connection: Connection, page_query: Select[Any] = page_query) -> list[dict[str, Any]]:
+                return [dict(row) for row in connection.execute(page_query).mappings()]
+
+            rows = self._read(work)
+            if not rows:
+                return
+            after = rows[-1][_KEY]
+            for row in rows:
+                del row[_KEY]
+            yield rows
 
     # ------------------------------------------------------------------ cancel
 
@@ -229,14 +269,14 @@ class ClientOps(StoreCore):
             for client_id, arc_id in client_rows:
                 if arc_id in arc_rows:
                     arcstate, desc_id = arc_rows[arc_id]
-                    if arcstate == "tosubmit":
+                    if arcstate == ArcState.TOSUBMIT:
                         delete_clients.append(client_id)
                         delete_arcs.append(arc_id)
                         if desc_id is not None:
                             delete_descs.append(desc_id)
                     else:
                         to_cancel.append(arc_id)
-                    removed = arcstate in ("tosubmit", "submitting")
+                    removed = arcstate in (ArcState.TOSUBMIT, ArcState.SUBMITTING)
                     outcomes.append(CancelOutcome(client_id, arc_id, arcstate, removed))
                 elif not flt.has_state and (arc_id is None or arc_id not in existing):
                     # Not handed over (or its arc row is already gone).
@@ -247,7 +287,7 @@ class ClientOps(StoreCore):
                 connection.execute(
                     update(arcjobs)
                     .where(arcjobs.c.id.in_(part))
-                    .values(arcstate="tocancel", tarcstate=now, modified=now)
+                    .values(arcstate=ArcState.TOCANCEL, tarcstate=now, modified=now)
                 )
             for part in chunks(delete_arcs):
                 connection.execute(delete(arcjobs).where(arcjobs.c.id.in_(part)))
@@ -292,15 +332,15 @@ class ClientOps(StoreCore):
         """Ask the engine to download a failed job's outputs (PATCH fetch):
         ``failed`` → ``tofetch``. The state filter is ignored, as in aCT.
         Returns the client ids changed, ascending."""
-        return self._user_transition(proxyid, flt, FETCHABLE, "tofetch")
+        return self._user_transition(proxyid, flt, FETCHABLE, ArcState.TOFETCH)
 
     def resubmit_jobs(self, proxyid: int, flt: JobFilter) -> list[int]:
         """Resubmit failed jobs from scratch (PATCH resubmit): ``failed`` or
         ``donefailed`` → ``toresubmit``. The state filter is ignored."""
-        return self._user_transition(proxyid, flt, RESUBMITTABLE, "toresubmit")
+        return self._user_transition(proxyid, flt, RESUBMITTABLE, ArcState.TORESUBMIT)
 
     def _user_transition(
-        self, proxyid: int, flt: JobFilter, from_states: frozenset[str], to_state: str
+        self, proxyid: int, flt: JobFilter, from_states: frozenset[str], to_state: ArcState
     ) -> list[int]:
         """Move the user's jobs in ``from_states`` to ``to_state``.
 
@@ -316,8 +356,7 @@ class ClientOps(StoreCore):
                 connection.execute(
                     update(arcjobs)
                     .where(arcjobs.c.id.in_(part))
-                    .values(arcstate=to_state, tarcstate=now, modified=now,
-                            claimedby=None, claimeduntil=None)
+                    .values(arcstate=to_state, tarcstate=now, modified=now, claimedby=None, claimeduntil=None)
                 )
             return [row.client_id for row in rows]
 
@@ -333,8 +372,7 @@ class ClientOps(StoreCore):
     ) -> list[Row[Any]]:
         """Lock the user's selected arc rows that are in ``states``."""
         query = (
-            select(clientjobs.c.id.label("client_id"), arcjobs.c.id.label("arc_id"),
-                   arcjobs.c.arcstate, *extra)
+            select(clientjobs.c.id.label("client_id"), arcjobs.c.id.label("arc_id"), arcjobs.c.arcstate, *extra)
             .select_from(_JOINED)
             .where(
                 clientjobs.c.proxyid == proxyid,
@@ -362,16 +400,13 @@ class ClientOps(StoreCore):
 
         def work(connection: Connection) -> list[CleanOutcome]:
             now = self.now()
-            rows = self._lock_user_arc_rows(
-                connection, proxyid, flt, states, arcjobs.c.IDFromEndpoint.label("ce_id")
-            )
+            rows = self._lock_user_arc_rows(connection, proxyid, flt, states, arcjobs.c.IDFromEndpoint.label("ce_id"))
             arc_ids = [row.arc_id for row in rows]
             for part in chunks(arc_ids):
                 connection.execute(
                     update(arcjobs)
                     .where(arcjobs.c.id.in_(part))
-                    .values(arcstate="toclean", tarcstate=now, modified=now,
-                            claimedby=None, claimeduntil=None)
+                    .values(arcstate=ArcState.TOCLEAN, tarcstate=now, modified=now, claimedby=None, claimeduntil=None)
                 )
             for part in chunks([row.client_id for row in rows]):
                 connection.execute(delete(clientjobs).where(clientjobs.c.id.in_(part)))

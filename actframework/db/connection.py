@@ -79,10 +79,7 @@ def make_engine(url: str) -> Engine:
 
 
 def _unsupported_message(url: str) -> str:
-    return (
-        f"unsupported database URL {safe_url(url)}; use one of: "
-        + ", ".join(SUPPORTED_URLS)
-    )
+    return f"unsupported database URL {safe_url(url)}; use one of: " + ", ".join(SUPPORTED_URLS)
 
 
 def _sqlite_engine(url: URL) -> Engine:

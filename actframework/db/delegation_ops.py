@@ -12,7 +12,7 @@ from __future__ import annotations
 from datetime import datetime
 
 from sqlalchemy import delete, insert, select, update
-from sqlalchemy.engine import Connection
+from sqlalchemy.engine import Connection, RowMapping
 from sqlalchemy.exc import IntegrityError
 
 from actframework.db._core import StoreCore, naive_utc
@@ -29,9 +29,13 @@ class DelegationOps(StoreCore):
         """The delegation of ``proxyid`` on ``cluster``, if one is recorded."""
 
         def work(connection: Connection) -> DelegationRecord | None:
-            row = connection.execute(
-                select(delegations).where(delegations.c.cluster == cluster, delegations.c.proxyid == proxyid)
-            ).mappings().first()
+            row = (
+                connection.execute(
+                    select(delegations).where(delegations.c.cluster == cluster, delegations.c.proxyid == proxyid)
+                )
+                .mappings()
+                .first()
+            )
             return _record(row) if row is not None else None
 
         return self._read(work)
@@ -42,10 +46,15 @@ class DelegationOps(StoreCore):
         caller should delete its own from the CE."""
 
         def work(connection: Connection) -> None:
-            connection.execute(insert(delegations).values(
-                cluster=cluster, proxyid=proxyid, delegationid=delegationid,
-                expirytime=naive_utc(expirytime), modified=self.now(),
-            ))
+            connection.execute(
+                insert(delegations).values(
+                    cluster=cluster,
+                    proxyid=proxyid,
+                    delegationid=delegationid,
+                    expirytime=naive_utc(expirytime),
+                    modified=self.now(),
+                )
+            )
 
         try:
             self._write(work)
@@ -80,7 +89,6 @@ class DelegationOps(StoreCore):
 
         return self._write(work)
 
-
     def forget_idle_delegation(self, cluster: str, proxyid: int) -> DelegationRecord | None:
         """Delete the record of ``proxyid``'s delegation on ``cluster`` if the
         owner has no jobs at all (no client job, engine job or staging), in
@@ -90,9 +98,15 @@ class DelegationOps(StoreCore):
         the CE."""
 
         def work(connection: Connection) -> DelegationRecord | None:
-            row = connection.execute(self._locked(
-                select(delegations).where(delegations.c.cluster == cluster, delegations.c.proxyid == proxyid)
-            )).mappings().first()
+            row = (
+                connection.execute(
+                    self._locked(
+                        select(delegations).where(delegations.c.cluster == cluster, delegations.c.proxyid == proxyid)
+                    )
+                )
+                .mappings()
+                .first()
+            )
             if row is None:
                 return None
             for table in (clientjobs, arcjobs, stagings):
@@ -108,6 +122,15 @@ class DelegationOps(StoreCore):
 
         def work(connection: Connection) -> list[DelegationRecord]:
             query = select(delegations).where(delegations.c.cluster == cluster).order_by(delegations.c.proxyid)
+            return [_record(row) for row in connection.execute(query).mappings()]
+
+        return self._read(work)
+
+    def all_delegations(self) -> list[DelegationRecord]:
+        """Every recorded delegation on every CE (for the expiry metrics)."""
+
+        def work(connection: Connection) -> list[DelegationRecord]:
+            query = select(delegations).order_by(delegations.c.cluster, delegations.c.proxyid)
             return [_record(row) for row in connection.execute(query).mappings()]
 
         return self._read(work)
@@ -129,8 +152,11 @@ class DelegationOps(StoreCore):
         def work(connection: Connection) -> dict[int, set[str]]:
             query = (
                 select(arcjobs.c.proxyid, arcjobs.c.DelegationID)
-                .where(arcjobs.c.cluster == cluster, arcjobs.c.arcstate.in_(sorted(USING_DELEGATION)),
-                       arcjobs.c.proxyid.is_not(None))
+                .where(
+                    arcjobs.c.cluster == cluster,
+                    arcjobs.c.arcstate.in_(sorted(USING_DELEGATION)),
+                    arcjobs.c.proxyid.is_not(None),
+                )
                 .distinct()
             )
             found: dict[int, set[str]] = {}
@@ -143,8 +169,10 @@ class DelegationOps(StoreCore):
         return self._read(work)
 
 
-def _record(row: object) -> DelegationRecord:
+def _record(row: RowMapping) -> DelegationRecord:
     return DelegationRecord(
-        cluster=row["cluster"], proxyid=row["proxyid"],  # type: ignore[index]
-        delegationid=row["delegationid"], expirytime=row["expirytime"],  # type: ignore[index]
+        cluster=row["cluster"],
+        proxyid=row["proxyid"],
+        delegationid=row["delegationid"],
+        expirytime=row["expirytime"],
     )

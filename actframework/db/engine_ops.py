@@ -23,11 +23,12 @@ from sqlalchemy.sql import bindparam
 from actframework.db._core import StoreCore, arc_field_values, chunks, naive_utc, unique_ints
 from actframework.db.records import ArcJob, StatusUpdate, SubmissionRecord
 from actframework.db.schema import arcjobs, jobdescriptions
-from actframework.db.states import ON_CLUSTER, require_known
+from actframework.db.states import OCCUPYING, ON_CLUSTER, require_known
+from actframework.jobstates import ArcState
 
 #: States a submission result may be recorded for: the submitter's own claim,
 #: or a user's cancel that arrived while the submission was in flight.
-_SUBMISSION_STATES = frozenset({"submitting", "tocancel"})
+_SUBMISSION_STATES = frozenset({ArcState.SUBMITTING, ArcState.TOCANCEL})
 
 
 @dataclass(frozen=True)
@@ -65,7 +66,7 @@ class EngineOps(StoreCore):
         If the user cancelled the job while it was being submitted (it is
         now ``tocancel``), it stays ``tocancel`` but still gets the CE fields,
         so the engine can kill the job it just created on the CE (the kill
-        would otherwise be lost; act-spec §F.2). Rows in any other state are
+        would otherwise be lost). Rows in any other state are
         left alone. Returns the ids written, in input order.
         """
         for result in results:
@@ -73,15 +74,16 @@ class EngineOps(StoreCore):
         prepared = [(result, arc_field_values(result.fields)) for result in results]
         _require_unique(result.arc_id for result in results)
 
-        def decide(result_and_fields: tuple[SubmissionRecord, dict[str, Any]],
-                   current: _Current, now: datetime) -> dict[str, Any] | None:
+        def decide(
+            result_and_fields: tuple[SubmissionRecord, dict[str, Any]], current: _Current, now: datetime
+        ) -> dict[str, Any] | None:
             result, fields = result_and_fields
             if current.arcstate not in _SUBMISSION_STATES:
                 return None
             values = _stamped(fields, current, now)
             if keep_lease:
                 del values["claimedby"], values["claimeduntil"]
-            if current.arcstate != "tocancel":
+            if current.arcstate != ArcState.TOCANCEL:
                 values["arcstate"] = result.arcstate
             return values
 
@@ -97,10 +99,11 @@ class EngineOps(StoreCore):
         applied, in input order."""
         require_known({u.expected_arcstate for u in updates} | {u.arcstate for u in updates if u.arcstate})
         _require_unique(u.arc_id for u in updates)
-        prepared = [(u, arc_field_values(u.fields)) for u in updates]
+        prepared = [(u, arc_field_values(u.columns())) for u in updates]
 
-        def decide(update_and_fields: tuple[StatusUpdate, dict[str, Any]],
-                   current: _Current, now: datetime) -> dict[str, Any] | None:
+        def decide(
+            update_and_fields: tuple[StatusUpdate, dict[str, Any]], current: _Current, now: datetime
+        ) -> dict[str, Any] | None:
             status, fields = update_and_fields
             if current.arcstate != status.expected_arcstate:
                 return None
@@ -115,7 +118,7 @@ class EngineOps(StoreCore):
     def set_arcstate(
         self,
         ids: Collection[int],
-        arcstate: str,
+        arcstate: ArcState,
         expected: Collection[str],
         *,
         fields: Mapping[str, Any] | None = None,
@@ -152,8 +155,7 @@ class EngineOps(StoreCore):
         id to (the arcstate it must still be in, the text). For jobs that
         wait on their owner (an expired proxy), so the owner sees why.
         Leases are left alone. Returns the ids written."""
-        items = [(arc_id, (expected, arc_field_values({"Error": text})))
-                 for arc_id, (expected, text) in errors.items()]
+        items = [(arc_id, (expected, arc_field_values({"Error": text}))) for arc_id, (expected, text) in errors.items()]
 
         def decide(item: tuple[str, dict[str, Any]], current: _Current, _now: datetime) -> dict[str, Any] | None:
             expected, values = item
@@ -229,11 +231,16 @@ class EngineOps(StoreCore):
 
     # ------------------------------------------------------------------ reads
 
-    def count_jobs_on_cluster(self, cluster: str) -> int:
-        """Jobs of any state assigned to ``cluster`` (the submitter's limit)."""
+    def count_occupying(self, cluster: str) -> int:
+        """Jobs that occupy a place on ``cluster`` (:data:`OCCUPYING`), which
+        its ``maxjobs`` limits."""
 
         def work(connection: Connection) -> int:
-            query = select(func.count()).select_from(arcjobs).where(arcjobs.c.cluster == cluster)
+            query = (
+                select(func.count())
+                .select_from(arcjobs)
+                .where(arcjobs.c.cluster == cluster, arcjobs.c.arcstate.in_(sorted(OCCUPYING)))
+            )
             return int(connection.execute(query).scalar_one())
 
         return self._read(work)
@@ -255,8 +262,9 @@ class EngineOps(StoreCore):
 
         return self._read(work)
 
-    def waiting_too_long(self, *, refused_before: datetime, created_before: datetime | None,
-                         limit: int) -> list[ArcJob]:
+    def waiting_too_long(
+        self, *, refused_before: datetime, created_before: datetime | None, limit: int
+    ) -> list[ArcJob]:
         """``tosubmit`` jobs nobody holds that clusters have refused since
         before ``refused_before`` or, with ``created_before``, that were
         created before it; at most ``limit``, oldest first."""
@@ -268,7 +276,7 @@ class EngineOps(StoreCore):
                 expired = or_(expired, arcjobs.c.created < naive_utc(created_before))
             query = (
                 select(arcjobs)
-                .where(arcjobs.c.arcstate == "tosubmit", expired, self._lease_free(now))
+                .where(arcjobs.c.arcstate == ArcState.TOSUBMIT, expired, self._lease_free(now))
                 .order_by(arcjobs.c.id)
                 .limit(limit)
             )
@@ -287,15 +295,13 @@ class EngineOps(StoreCore):
 
         return self._read(work)
 
-    def submitting_jobs(
-        self, cluster: str, owner: str | None = None, lease_expired_only: bool = True
-    ) -> list[ArcJob]:
+    def submitting_jobs(self, cluster: str, owner: str | None = None, lease_expired_only: bool = True) -> list[ArcJob]:
         """Jobs stuck in ``submitting`` on ``cluster``, for crash
         reconciliation: by default only those whose submitter's lease has
         expired (the submitter died mid-way), optionally only one owner's."""
 
         def work(connection: Connection) -> list[ArcJob]:
-            query = select(arcjobs).where(arcjobs.c.arcstate == "submitting", arcjobs.c.cluster == cluster)
+            query = select(arcjobs).where(arcjobs.c.arcstate == ArcState.SUBMITTING, arcjobs.c.cluster == cluster)
             if owner is not None:
                 query = query.where(arcjobs.c.claimedby == owner)
             if lease_expired_only:
@@ -320,7 +326,8 @@ class EngineOps(StoreCore):
 
         def work(connection: Connection) -> dict[tuple[str, str], int]:
             query = select(arcjobs.c.cluster, arcjobs.c.arcstate, func.count()).group_by(
-                arcjobs.c.cluster, arcjobs.c.arcstate)
+                arcjobs.c.cluster, arcjobs.c.arcstate
+            )
             counts: dict[tuple[str, str], int] = defaultdict(int)
             for cluster, state, count in connection.execute(query):  # NULL and '' are both "no cluster"
                 counts[(cluster or "", state)] += int(count)
@@ -336,7 +343,8 @@ class EngineOps(StoreCore):
             found: set[str] = set()
             for part in chunks(wanted):
                 query = select(arcjobs.c.IDFromEndpoint).where(
-                    arcjobs.c.cluster == cluster, arcjobs.c.IDFromEndpoint.in_(part))
+                    arcjobs.c.cluster == cluster, arcjobs.c.IDFromEndpoint.in_(part)
+                )
                 found.update(str(value) for value in connection.execute(query).scalars())
             return found
 
@@ -385,8 +393,11 @@ def _write_changes(connection: Connection, changes: Sequence[_Change]) -> None:
         connection.execute(
             statement,
             [
-                {"b_id": change.arc_id, "b_expected": change.expected,
-                 **{f"v_{name}": change.values[name] for name in columns}}
+                {
+                    "b_id": change.arc_id,
+                    "b_expected": change.expected,
+                    **{f"v_{name}": change.values[name] for name in columns},
+                }
                 for change in group
             ],
         )

@@ -46,16 +46,27 @@ class HandoverOps(StoreCore):
             rows = self._take_unlocked(
                 connection,
                 clientjobs,
-                [clientjobs.c.id, clientjobs.c.jobname, clientjobs.c.jobdesc,
-                 clientjobs.c.clusterlist, clientjobs.c.proxyid, clientjobs.c.created],
+                [
+                    clientjobs.c.id,
+                    clientjobs.c.jobname,
+                    clientjobs.c.jobdesc,
+                    clientjobs.c.clusterlist,
+                    clientjobs.c.proxyid,
+                    clientjobs.c.created,
+                ],
                 and_(clientjobs.c.jobdesc.is_not(None), clientjobs.c.arcjobid.is_(None)),
                 [clientjobs.c.id],
                 limit,
             )
             jobs = [
-                ClientJobRow(id=row["id"], jobname=row["jobname"], jobdesc=row["jobdesc"],
-                             clusterlist=row["clusterlist"] or "", proxyid=row["proxyid"],
-                             created=row["created"])
+                ClientJobRow(
+                    id=row["id"],
+                    jobname=row["jobname"],
+                    jobdesc=row["jobdesc"],
+                    clusterlist=row["clusterlist"] or "",
+                    proxyid=row["proxyid"],
+                    created=row["created"],
+                )
                 for row in rows
             ]
             if not jobs:
@@ -64,7 +75,7 @@ class HandoverOps(StoreCore):
             for job, fields in zip(jobs, defaults, strict=True):
                 if fields.arcstate not in HANDOVER_STATES:
                     raise ValueError(
-                        f"prepare() gave arcstate {fields.arcstate!r} for job {job.id}; "
+                        f"prepare() gave arcstate {str(fields.arcstate)!r} for job {job.id}; "
                         f"allowed: {', '.join(sorted(HANDOVER_STATES))}"
                     )
             desc_ids = self._insert_returning_ids(
@@ -97,8 +108,7 @@ class HandoverOps(StoreCore):
                 update(clientjobs)
                 .where(clientjobs.c.id == bindparam("b_client"))
                 .values(arcjobid=bindparam("b_arc"), modified=now),
-                [{"b_client": job.id, "b_arc": arc_id}
-                 for job, arc_id in zip(jobs, arc_ids, strict=True)],
+                [{"b_client": job.id, "b_arc": arc_id} for job, arc_id in zip(jobs, arc_ids, strict=True)],
             )
             return [HandoverResult(job.id, arc_id) for job, arc_id in zip(jobs, arc_ids, strict=True)]
 

@@ -50,9 +50,7 @@ def current_revision(engine: Engine) -> str | None:
         with engine.connect() as connection:
             return MigrationContext.configure(connection).get_current_revision()
     except DBAPIError as exc:
-        raise StoreError(
-            f"cannot read the schema revision of database {safe_url(engine.url)}: {exc.orig}"
-        ) from exc
+        raise StoreError(f"cannot read the schema revision of database {safe_url(engine.url)}: {exc.orig}") from exc
 
 
 def upgrade(url_or_engine: str | Engine, revision: str = "head") -> None:
@@ -72,9 +70,7 @@ def upgrade(url_or_engine: str | Engine, revision: str = "head") -> None:
             config.attributes["connection"] = connection
             command.upgrade(config, revision)
     except DBAPIError as exc:
-        raise StoreError(
-            f"upgrading the schema of database {safe_url(engine.url)} failed: {exc.orig}"
-        ) from exc
+        raise StoreError(f"upgrading the schema of database {safe_url(engine.url)} failed: {exc.orig}") from exc
     finally:
         if isinstance(url_or_engine, str):
             engine.dispose()
@@ -85,9 +81,7 @@ def check_schema(engine: Engine) -> None:
     current = current_revision(engine)
     head = head_revision()
     if current is None:
-        raise SchemaError(
-            "database has no actframework schema; run `actd init` or `actd db upgrade`"
-        )
+        raise SchemaError("database has no actframework schema; run `actd init` or `actd db upgrade`")
     if current == head:
         return
     known = {script.revision for script in ScriptDirectory.from_config(_config()).walk_revisions()}

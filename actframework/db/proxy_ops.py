@@ -13,13 +13,13 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import delete, exists, insert, select, update
+from sqlalchemy import delete, exists, insert, or_, select, update
 from sqlalchemy.engine import Connection
 from sqlalchemy.exc import IntegrityError
 
 from actframework.db._core import StoreCore, naive_utc
-from actframework.db.records import PendingProxyRecord, ProxyRecord
-from actframework.db.schema import arcjobs, clientjobs, pendingproxies, proxies, stagings
+from actframework.db.records import CredentialKind, PendingProxyRecord, ProxyRecord
+from actframework.db.schema import arcjobs, clientjobs, pendingproxies, proxies, refreshgrants, stagings
 from actframework.errors import StoreError
 
 
@@ -32,7 +32,7 @@ class ProxyOps(StoreCore):
         attribute: str,
         pem: bytes,
         expirytime: datetime,
-        proxytype: str = "local",
+        proxytype: CredentialKind = CredentialKind.PROXY,
     ) -> int:
         """Insert or update the proxy of (``dn``, ``attribute``); returns its id.
 
@@ -44,9 +44,7 @@ class ProxyOps(StoreCore):
 
         def work(connection: Connection) -> int:
             found = connection.execute(
-                self._locked(
-                    select(proxies.c.id).where(proxies.c.dn == dn, proxies.c.attribute == attribute)
-                )
+                self._locked(select(proxies.c.id).where(proxies.c.dn == dn, proxies.c.attribute == attribute))
             ).scalar_one_or_none()
             if found is not None:
                 connection.execute(
@@ -56,9 +54,7 @@ class ProxyOps(StoreCore):
                 )
                 return int(found)
             key = connection.execute(
-                insert(proxies).values(
-                    dn=dn, attribute=attribute, proxy=pem, expirytime=expiry, proxytype=proxytype
-                )
+                insert(proxies).values(dn=dn, attribute=attribute, proxy=pem, expirytime=expiry, proxytype=proxytype)
             ).inserted_primary_key
             assert key is not None
             return int(key[0])
@@ -83,18 +79,17 @@ class ProxyOps(StoreCore):
         """Record where the proxy file was written; False if no such proxy."""
 
         def work(connection: Connection) -> bool:
-            result = connection.execute(
-                update(proxies).where(proxies.c.id == proxyid).values(proxypath=path)
-            )
+            result = connection.execute(update(proxies).where(proxies.c.id == proxyid).values(proxypath=path))
             return result.rowcount > 0
 
         return self._write(work)
 
     def delete_proxy(self, proxyid: int) -> bool:
-        """Delete the proxy row (DELETE /proxies); its jobs are not touched.
-        False if there was no such proxy."""
+        """Delete the proxy row (DELETE /proxies) and a token user's refresh
+        grant; its jobs are not touched. False if there was no such proxy."""
 
         def work(connection: Connection) -> bool:
+            connection.execute(delete(refreshgrants).where(refreshgrants.c.proxyid == proxyid))
             return connection.execute(delete(proxies).where(proxies.c.id == proxyid)).rowcount > 0
 
         return self._write(work)
@@ -105,11 +100,27 @@ class ProxyOps(StoreCore):
         are not read (``proxy`` is None in the records)."""
 
         def work(connection: Connection) -> list[ProxyRecord]:
-            owned = [
-                exists().where(table.c.proxyid == proxies.c.id) for table in (clientjobs, arcjobs, stagings)
-            ]
+            owned = [exists().where(table.c.proxyid == proxies.c.id) for table in (clientjobs, arcjobs, stagings)]
             columns = [column for column in proxies.columns if column.name != "proxy"]
             query = select(*columns).where(*[~condition for condition in owned]).order_by(proxies.c.id)
+            return [ProxyRecord(proxy=None, **row) for row in connection.execute(query).mappings()]
+
+        return self._read(work)
+
+    def expiring_proxies(self, before: datetime | None = None) -> list[ProxyRecord]:
+        """Proxies of users who still have jobs that expire before
+        ``before`` (or have expired): those users must run ``act proxy``
+        soon, or their jobs wait. Without ``before``, every proxy of a user
+        with jobs (what the metrics bin by time left). Earliest expiry
+        first; private keys are not read."""
+
+        def work(connection: Connection) -> list[ProxyRecord]:
+            owned = [exists().where(table.c.proxyid == proxies.c.id) for table in (clientjobs, arcjobs)]
+            columns = [column for column in proxies.columns if column.name != "proxy"]
+            conditions = [or_(*owned)]
+            if before is not None:
+                conditions.append(proxies.c.expirytime < naive_utc(before))
+            query = select(*columns).where(*conditions).order_by(proxies.c.expirytime)
             return [ProxyRecord(proxy=None, **row) for row in connection.execute(query).mappings()]
 
         return self._read(work)
@@ -122,6 +133,8 @@ class ProxyOps(StoreCore):
             result = connection.execute(
                 delete(proxies).where(proxies.c.id == proxyid, proxies.c.expirytime < naive_utc(expired_before))
             )
+            if result.rowcount > 0:
+                connection.execute(delete(refreshgrants).where(refreshgrants.c.proxyid == proxyid))
             return result.rowcount > 0
 
         return self._write(work)
@@ -140,9 +153,7 @@ class ProxyOps(StoreCore):
         def work(connection: Connection) -> int:
             connection.execute(delete(pendingproxies).where(pendingproxies.c.expirytime <= now))
             key = connection.execute(
-                insert(pendingproxies).values(
-                    dn=dn, attribute=attribute, privatekey=privatekey, expirytime=expiry
-                )
+                insert(pendingproxies).values(dn=dn, attribute=attribute, privatekey=privatekey, expirytime=expiry)
             ).inserted_primary_key
             assert key is not None
             return int(key[0])
@@ -155,11 +166,13 @@ class ProxyOps(StoreCore):
         now = self.now()
 
         def work(connection: Connection) -> PendingProxyRecord | None:
-            row = connection.execute(
-                select(pendingproxies).where(
-                    pendingproxies.c.id == pendingid, pendingproxies.c.expirytime > now
+            row = (
+                connection.execute(
+                    select(pendingproxies).where(pendingproxies.c.id == pendingid, pendingproxies.c.expirytime > now)
                 )
-            ).mappings().first()
+                .mappings()
+                .first()
+            )
             return PendingProxyRecord(**row) if row is not None else None
 
         return self._read(work)
@@ -169,8 +182,6 @@ class ProxyOps(StoreCore):
         was already gone."""
 
         def work(connection: Connection) -> bool:
-            return connection.execute(
-                delete(pendingproxies).where(pendingproxies.c.id == pendingid)
-            ).rowcount > 0
+            return connection.execute(delete(pendingproxies).where(pendingproxies.c.id == pendingid)).rowcount > 0
 
         return self._write(work)

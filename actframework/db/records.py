@@ -11,13 +11,15 @@ All datetimes are naive and in UTC, as stored.
 
 from __future__ import annotations
 
+import enum
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 from types import MappingProxyType
-from typing import Any
+from typing import Any, Final
 
 from actframework.db.schema import ARC_JOB_ATTRIBUTE_NAMES
+from actframework.jobstates import ArcState
 
 # --------------------------------------------------------------------------- client side
 
@@ -40,7 +42,7 @@ class CancelOutcome:
     over yet. ``removed`` is True when the job's uploaded input files are no
     longer needed and the server should delete them: the job's rows were
     deleted (not yet handed over, or still ``tosubmit``) or it was caught in
-    ``submitting`` (act-spec §A.4).
+    ``submitting``.
     """
 
     client_id: int
@@ -61,10 +63,23 @@ class CleanOutcome:
     ce_id: str | None
 
 
+class CredentialKind(enum.StrEnum):
+    """What a ``proxies`` row holds (its ``proxytype``): the owner's
+    credential, by which the engine acts for them on CEs. The row id is
+    the owner of jobs either way, so isolation is the same for both."""
+
+    PROXY = "local"
+    """An X.509 proxy delegated with ``act proxy`` (aCT's value)."""
+    TOKEN = "token"
+    """A bearer token (JWT) handed over with ``act token``; ``dn`` is the
+    token identity ``<issuer>#<subject>``, ``attribute`` is empty."""
+
+
 @dataclass(frozen=True)
 class ProxyRecord:
-    """A delegated proxy (``proxies`` row). ``proxy`` is the full PEM:
-    certificate, private key, chain."""
+    """A delegated credential (``proxies`` row). ``proxy`` is the full PEM
+    (certificate, private key, chain) of a proxy, or the UTF-8 JWT of a
+    token; ``proxytype`` says which (:class:`CredentialKind`)."""
 
     id: int
     proxy: bytes | None
@@ -74,6 +89,21 @@ class ProxyRecord:
     attribute: str | None
     proxytype: str | None
     myproxyid: str | None
+
+
+@dataclass(frozen=True)
+class RefreshGrant:
+    """A token user's OAuth2 refresh grant (``refreshgrants`` row): what the
+    engine needs to get the user a fresh access token at their issuer.
+    ``refreshtoken`` and ``clientsecret`` are secrets (never logged)."""
+
+    proxyid: int
+    refreshtoken: bytes = field(repr=False)
+    clientid: str
+    clientsecret: bytes = field(repr=False)
+    tokenendpoint: str
+    modified: datetime
+    failedsince: datetime | None
 
 
 @dataclass(frozen=True)
@@ -122,7 +152,7 @@ class ArcJobDefaults:
     downloadfiles: str = "/"
     attemptsleft: int = 0
     fairshare: str = ""
-    arcstate: str = "tosubmit"
+    arcstate: ArcState = ArcState.TOSUBMIT
 
 
 @dataclass(frozen=True)
@@ -241,19 +271,126 @@ class SubmissionRecord:
     ``State``, ``cluster``...)."""
 
     arc_id: int
-    arcstate: str
+    arcstate: ArcState
     fields: Mapping[str, Any] = field(default_factory=dict)
+
+
+class Unchanged(enum.Enum):
+    """Marks a column an update leaves as it is, where None would clear it."""
+
+    UNCHANGED = enum.auto()
+
+
+#: See :class:`Unchanged`.
+UNCHANGED: Final = Unchanged.UNCHANGED
+
+
+@dataclass(frozen=True)
+class CEReport:
+    """What a CE reported about one job, as the status checker keeps it.
+
+    A typed record instead of a dict of column names: the engine fills in
+    what the CE said (already adjusted by aCT's rules: ``state`` is aCT's
+    ``State``, used times are per job and plausible), and :meth:`columns`,
+    the one place that knows the ``arcjobs`` column of each field, maps it
+    for the store. None means the CE did not report it: the column keeps
+    its value.
+    """
+
+    state: str | None = None
+    """aCT's ``State`` (:class:`~actframework.arc.states.DisplayState`)."""
+    restart_state: str | None = None
+    """aCT's ``State`` name of the CE state the job failed in."""
+    exit_code: int | None = None
+    execution_node: str | None = None
+    """The worker nodes, comma-separated."""
+    job_type: str | None = None
+    local_id: str | None = None
+    """The batch system's id of the job."""
+    waiting_position: int | None = None
+    owner: str | None = None
+    local_owner: str | None = None
+    queue: str | None = None
+    requested_cpu_time: int | None = None
+    requested_wall_time: int | None = None
+    requested_slots: int | None = None
+    used_cpu_time: int | None = None
+    used_wall_time: int | None = None
+    used_memory: int | None = None
+    stdin: str | None = None
+    stdout: str | None = None
+    stderr: str | None = None
+    log_dir: str | None = None
+    submission_time: datetime | None = None
+    start_time: datetime | None = None
+    end_time: datetime | None = None
+    working_area_erase_time: datetime | None = None
+    proxy_expiration_time: datetime | None = None
+
+    def columns(self) -> dict[str, Any]:
+        """The ``arcjobs`` columns (ARC ``Job`` attribute names) this report
+        writes: every field the CE reported."""
+        values: dict[str, Any] = {
+            "State": self.state,
+            "RestartState": self.restart_state,
+            "ExitCode": self.exit_code,
+            "ExecutionNode": self.execution_node,
+            "Type": self.job_type,
+            "LocalIDFromManager": self.local_id,
+            "WaitingPosition": self.waiting_position,
+            "Owner": self.owner,
+            "LocalOwner": self.local_owner,
+            "Queue": self.queue,
+            "RequestedTotalCPUTime": self.requested_cpu_time,
+            "RequestedTotalWallTime": self.requested_wall_time,
+            "RequestedSlots": self.requested_slots,
+            "UsedTotalCPUTime": self.used_cpu_time,
+            "UsedTotalWallTime": self.used_wall_time,
+            "UsedMainMemory": self.used_memory,
+            "StdIn": self.stdin,
+            "StdOut": self.stdout,
+            "StdErr": self.stderr,
+            "LogDir": self.log_dir,
+            "SubmissionTime": self.submission_time,
+            "StartTime": self.start_time,
+            "EndTime": self.end_time,
+            "WorkingAreaEraseTime": self.working_area_erase_time,
+            "ProxyExpirationTime": self.proxy_expiration_time,
+        }
+        return {name: value for name, value in values.items() if value is not None}
 
 
 @dataclass(frozen=True)
 class StatusUpdate:
     """What a status check learned about one job. Applied only while the job
-    is still in ``expected_arcstate``; ``arcstate`` None keeps the state."""
+    is still in ``expected_arcstate``; ``arcstate`` None keeps the state.
+
+    ``report`` is what the CE said. ``error`` is the ``Error`` to show (None
+    clears it; :data:`UNCHANGED` keeps it: the status checker decides, as
+    a cancelled job keeps why it was cancelled). ``attemptsleft`` None keeps
+    the count; ``missingsince`` starts, keeps or (None) stops the clock of a
+    job its CE no longer lists.
+    """
 
     arc_id: int
     expected_arcstate: str
-    arcstate: str | None = None
-    fields: Mapping[str, Any] = field(default_factory=dict)
+    arcstate: ArcState | None = None
+    report: CEReport = CEReport()
+    error: str | Unchanged | None = UNCHANGED
+    attemptsleft: int | None = None
+    missingsince: datetime | Unchanged | None = UNCHANGED
+
+    def columns(self) -> dict[str, Any]:
+        """The ``arcjobs`` columns to write (besides ``arcstate`` and what
+        every engine write stamps)."""
+        values = self.report.columns()
+        if not isinstance(self.error, Unchanged):
+            values["Error"] = self.error
+        if self.attemptsleft is not None:
+            values["attemptsleft"] = self.attemptsleft
+        if not isinstance(self.missingsince, Unchanged):
+            values["missingsince"] = self.missingsince
+        return values
 
 
 def split_clusterlist(clusterlist: str) -> tuple[str, ...]:

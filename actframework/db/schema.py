@@ -4,7 +4,7 @@ This module is the *current* shape of the schema. The Alembic migrations in
 ``migrations/versions`` are the frozen history that builds it; a test compares
 the two after an upgrade so they cannot drift apart.
 
-Table and column names follow aCT (act-spec §D.4) because they are part of the
+Table and column names follow aCT because they are part of the
 user-facing API: ``GET /info`` lists them and ``act stat --arc/--client``
 selects them by name. ``arcjobs`` carries the fixed list of ARC ``Job``
 attribute columns (:data:`ARC_JOB_ATTRIBUTES`) in aCT's order and spelling.
@@ -57,7 +57,11 @@ _MYSQL = ("mysql", "mariadb")
 # sqlite_autoincrement: SQLite otherwise hands out the highest id again once
 # its row is deleted; ids name files (inputs/<id>/), tokens (proxyid) and
 # records (stagings) that outlive their rows, so no id may ever come back.
-_TABLE_OPTIONS: Final[dict[str, Any]] = {"mysql_engine": "InnoDB", "mysql_charset": "utf8mb4", "sqlite_autoincrement": True}
+_TABLE_OPTIONS: Final[dict[str, Any]] = {
+    "mysql_engine": "InnoDB",
+    "mysql_charset": "utf8mb4",
+    "sqlite_autoincrement": True,
+}
 
 #: Longest job name the ``clientjobs.jobname`` column holds.
 JOBNAME_MAX_LENGTH: Final = 255
@@ -91,7 +95,7 @@ def binary_string(length: int) -> TypeEngine[Any]:
 ArcAttributeKind = Literal["int", "period", "time", "list", "str"]
 
 #: The public attributes of the ARC ``Job`` class as aCT stores them, for
-#: ARC >= 4.1 (act-spec §D.4): name and kind, in aCT's (alphabetical) column
+#: ARC >= 4.1: name and kind, in aCT's (alphabetical) column
 #: order. Kinds map ARC types: ``int`` → integer; ``period`` → integer seconds;
 #: ``time`` → UTC datetime; ``list`` (StringList, StringStringMap) → text up
 #: to 1024 characters; ``str`` (string, URL, JobState) → text up to 255.
@@ -175,7 +179,7 @@ clientjobs = Table(
     Column("modified", utc_datetime()),
     Column("created", utc_datetime()),
     Column("jobname", binary_string(JOBNAME_MAX_LENGTH)),
-    # NULL until the user confirms the job (PUT /jobs); see act-spec §A.7.
+    # NULL until the user confirms the job (PUT /jobs).
     Column("jobdesc", long_text()),
     Column("clusterlist", binary_string(CLUSTERLIST_MAX_LENGTH)),
     # NULL until the engine hands the job over. Deliberately no foreign key:
@@ -304,6 +308,50 @@ stagings = Table(
     **_TABLE_OPTIONS,
 )
 
+engines = Table(
+    "engines",
+    metadata,
+    # One row per running engine process (``<host>:<pid>``, the lease owner
+    # name), written every few seconds while it runs and removed when it
+    # stops: ``actd check`` tells a site whether any engine is alive.
+    Column("owner", String(64), primary_key=True),
+    Column("started", utc_datetime(), nullable=False),
+    Column("seen", utc_datetime(), nullable=False),
+    **_TABLE_OPTIONS,
+)
+
+refreshgrants = Table(
+    "refreshgrants",
+    metadata,
+    # A token user's OAuth2 refresh grant (``act token --refresh-token-file``):
+    # with it the engine gets fresh access tokens at the issuer's token
+    # endpoint before the stored one expires. One row per token user (the
+    # ``proxies`` row it refreshes). Secrets: never logged, never answered.
+    # No foreign key, as for ``delegations``: the row goes with its
+    # ``proxies`` row in the same transaction.
+    Column("proxyid", Integer, primary_key=True, autoincrement=False),
+    Column("refreshtoken", LargeBinary(), nullable=False),
+    Column("clientid", String(255), nullable=False),
+    Column("clientsecret", LargeBinary(), nullable=False),
+    # From the issuer's discovery document when the grant was handed over.
+    Column("tokenendpoint", String(1024), nullable=False),
+    Column("modified", utc_datetime(), nullable=False),
+    # Since when refreshing fails (None: the last refresh worked): the
+    # failure is logged once, when it starts, and retried every interval.
+    Column("failedsince", utc_datetime()),
+    **_TABLE_OPTIONS,
+)
+
 #: Tables in an order in which rows can be deleted without breaking the
 #: foreign key from ``arcjobs`` to ``jobdescriptions``.
-DELETION_ORDER: Final = (clientjobs, arcjobs, jobdescriptions, proxies, pendingproxies, delegations, stagings)
+DELETION_ORDER: Final = (
+    clientjobs,
+    arcjobs,
+    jobdescriptions,
+    proxies,
+    pendingproxies,
+    delegations,
+    stagings,
+    engines,
+    refreshgrants,
+)

@@ -38,11 +38,21 @@ class StagingOps(StoreCore):
             for part in chunks(ids):
                 connection.execute(delete(stagings).where(stagings.c.clientjobid.in_(part)))
             now = self.now()
-            connection.execute(insert(stagings), [
-                {"clientjobid": job_id, "proxyid": proxyid, "backend": backend, "url": url,
-                 "created": now, "tried": None, "attempts": 0}
-                for job_id, backend, url in {job_id: (job_id, b, u) for job_id, b, u in entries}.values()
-            ])
+            connection.execute(
+                insert(stagings),
+                [
+                    {
+                        "clientjobid": job_id,
+                        "proxyid": proxyid,
+                        "backend": backend,
+                        "url": url,
+                        "created": now,
+                        "tried": None,
+                        "attempts": 0,
+                    }
+                    for job_id, backend, url in {job_id: (job_id, b, u) for job_id, b, u in entries}.values()
+                ],
+            )
 
         self._write(work)
 
@@ -52,13 +62,24 @@ class StagingOps(StoreCore):
 
         def work(connection: Connection) -> list[StagingRecord]:
             gone = ~select(clientjobs.c.id).where(clientjobs.c.id == stagings.c.clientjobid).exists()
-            query = (select(stagings)
-                     .where(gone, or_(stagings.c.tried.is_(None), stagings.c.tried < naive_utc(tried_before)))
-                     .order_by(stagings.c.id).limit(limit))
-            return [StagingRecord(id=row["id"], clientjobid=row["clientjobid"], proxyid=row["proxyid"],
-                                  backend=row["backend"], url=row["url"], created=row["created"],
-                                  attempts=row["attempts"])
-                    for row in connection.execute(query).mappings()]
+            query = (
+                select(stagings)
+                .where(gone, or_(stagings.c.tried.is_(None), stagings.c.tried < naive_utc(tried_before)))
+                .order_by(stagings.c.id)
+                .limit(limit)
+            )
+            return [
+                StagingRecord(
+                    id=row["id"],
+                    clientjobid=row["clientjobid"],
+                    proxyid=row["proxyid"],
+                    backend=row["backend"],
+                    url=row["url"],
+                    created=row["created"],
+                    attempts=row["attempts"],
+                )
+                for row in connection.execute(query).mappings()
+            ]
 
         return self._read(work)
 
@@ -76,7 +97,10 @@ class StagingOps(StoreCore):
 
         def work(connection: Connection) -> None:
             for part in chunks(unique_ints(ids)):
-                connection.execute(update(stagings).where(stagings.c.id.in_(part))
-                                   .values(tried=self.now(), attempts=stagings.c.attempts + 1))
+                connection.execute(
+                    update(stagings)
+                    .where(stagings.c.id.in_(part))
+                    .values(tried=self.now(), attempts=stagings.c.attempts + 1)
+                )
 
         self._write(work)

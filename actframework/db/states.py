@@ -1,8 +1,10 @@
-"""The ``arcstate`` values and which of them each store operation accepts.
+"""The ``arcstate`` sets of the job store and the engine.
 
-Kept in one place because the REST semantics (act-spec §A.4/§A.5) and the
-engine's claims are all defined as sets of these states, and a typo in a
-state literal would silently select nothing.
+Kept in one place because the engine's claims are all defined as sets of
+these states, and a typo in a state literal would silently select nothing.
+The states themselves and the sets of the users' operations (REST
+semantics) are in :mod:`actframework.jobstates`, which
+the client shares; they are importable from here as well.
 """
 
 from __future__ import annotations
@@ -10,54 +12,47 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import Final
 
-#: Every value ``arcjobs.arcstate`` takes (act-spec §A.7).
-ARCSTATES: Final = frozenset(
-    {
-        "tosubmit",
-        "submitting",
-        "submitted",
-        "running",
-        "holding",
-        "finishing",
-        "finished",
-        "failed",
-        "tofetch",
-        "done",
-        "donefailed",
-        "tocancel",
-        "cancelling",
-        "cancelled",
-        "toresubmit",
-        "torerun",
-        "lost",
-        "toclean",
-    }
-)
+from actframework.jobstates import ARCSTATES, CANCELLABLE, CLEANABLE, FETCHABLE, RESUBMITTABLE, ArcState
 
-#: States a job can be cancelled from (jobs without an arc row can be too);
-#: also the ``state`` filters PATCH cancel accepts ('' meaning no filter).
-CANCELLABLE: Final = frozenset({"", "submitted", "running", "tosubmit", "submitting"})
-#: PATCH fetch: failed jobs are fetched anyway (their outputs may explain why).
-FETCHABLE: Final = frozenset({"failed"})
-#: PATCH resubmit.
-RESUBMITTABLE: Final = frozenset({"failed", "donefailed"})
-#: DELETE /jobs (clean): terminal states, also the allowed ``state`` filters.
-CLEANABLE: Final = frozenset({"done", "donefailed", "cancelled", "failed", "lost"})
+__all__ = [
+    "ARCSTATES",
+    "CANCELLABLE",
+    "CLEANABLE",
+    "FETCHABLE",
+    "FETCH_PENDING",
+    "HANDOVER_STATES",
+    "OCCUPYING",
+    "ON_CLUSTER",
+    "RESUBMITTABLE",
+    "STATUS_CHECKED",
+    "USING_DELEGATION",
+    "require_known",
+]
 
 #: States the status checker polls the CE for.
-STATUS_CHECKED: Final = frozenset({"submitted", "running", "finishing", "holding", "cancelling"})
+STATUS_CHECKED: Final = frozenset(
+    {ArcState.SUBMITTED, ArcState.RUNNING, ArcState.FINISHING, ArcState.HOLDING, ArcState.CANCELLING}
+)
 #: States of jobs that hold a place on their cluster: being submitted,
 #: waiting in the CE's queue, running or finishing there (fair share
 #: compares owners by these).
-ON_CLUSTER: Final = frozenset({"submitting", "submitted", "running", "holding", "finishing"})
+ON_CLUSTER: Final = frozenset(
+    {ArcState.SUBMITTING, ArcState.SUBMITTED, ArcState.RUNNING, ArcState.HOLDING, ArcState.FINISHING}
+)
+#: States of jobs that count against a site's ``maxjobs``: on the cluster
+#: and not finished there, or being killed there. Finished jobs whose
+#: outputs wait for their users do not count (aCT counts every job with a
+#: cluster): one user who leaves outputs unfetched for days must not hold
+#: the site's slots for everyone.
+OCCUPYING: Final = ON_CLUSTER | {ArcState.TOCANCEL, ArcState.CANCELLING, ArcState.TORERUN}
 #: States of jobs whose CE may still act with their delegation (stage
 #: inputs or outputs, or rerun): their delegation must be kept valid.
-USING_DELEGATION: Final = ON_CLUSTER | {"torerun"}
+USING_DELEGATION: Final = ON_CLUSTER | {ArcState.TORERUN}
 #: States the fetcher downloads outputs for.
-FETCH_PENDING: Final = frozenset({"finished", "tofetch"})
+FETCH_PENDING: Final = frozenset({ArcState.FINISHED, ArcState.TOFETCH})
 
 #: Arc states a job may be handed over to the engine in.
-HANDOVER_STATES: Final = frozenset({"tosubmit", "cancelled"})
+HANDOVER_STATES: Final = frozenset({ArcState.TOSUBMIT, ArcState.CANCELLED})
 
 
 def require_known(states: Iterable[str]) -> None:

@@ -4,7 +4,8 @@
 
 * :mod:`~actframework.db.client_ops`: the REST server's job operations, always
   scoped to one user's ``proxyid``;
-* :mod:`~actframework.db.proxy_ops`: delegated proxies;
+* :mod:`~actframework.db.proxy_ops`: delegated proxies and token users;
+* :mod:`~actframework.db.grant_ops`: token users' refresh grants;
 * :mod:`~actframework.db.handover`: confirmed client jobs → engine jobs;
 * :mod:`~actframework.db.claims`: leased claims of engine work;
 * :mod:`~actframework.db.engine_ops`: engine write-backs, transitions, counts;
@@ -23,16 +24,30 @@ from sqlalchemy import Engine
 from actframework.db._core import OUTAGE_WAIT_S, Clock
 from actframework.db.claims import ClaimOps
 from actframework.db.client_ops import ClientOps
-from actframework.db.delegation_ops import DelegationOps
 from actframework.db.connection import make_engine
+from actframework.db.delegation_ops import DelegationOps
 from actframework.db.engine_ops import EngineOps
+from actframework.db.grant_ops import GrantOps
 from actframework.db.handover import HandoverOps
+from actframework.db.heartbeat_ops import HeartbeatOps
 from actframework.db.migrate import check_schema
 from actframework.db.proxy_ops import ProxyOps
+from actframework.db.report_ops import ReportOps
 from actframework.db.staging_ops import StagingOps
 
 
-class JobStore(ClientOps, ProxyOps, HandoverOps, ClaimOps, EngineOps, DelegationOps, StagingOps):
+class JobStore(
+    ClientOps,
+    ProxyOps,
+    GrantOps,
+    HandoverOps,
+    ClaimOps,
+    EngineOps,
+    DelegationOps,
+    StagingOps,
+    ReportOps,
+    HeartbeatOps,
+):
     """All job store operations on one database.
 
     Construct it from an engine made by
@@ -43,8 +58,9 @@ class JobStore(ClientOps, ProxyOps, HandoverOps, ClaimOps, EngineOps, Delegation
     own store).
     """
 
-    def __init__(self, engine: Engine, *, now: Clock | None = None, owns_engine: bool = False,
-                 outage_wait: float = OUTAGE_WAIT_S) -> None:
+    def __init__(
+        self, engine: Engine, *, now: Clock | None = None, owns_engine: bool = False, outage_wait: float = OUTAGE_WAIT_S
+    ) -> None:
         super().__init__(engine, now=now, outage_wait=outage_wait)
         self._owns_engine = owns_engine
 

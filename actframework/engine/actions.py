@@ -1,4 +1,4 @@
-"""Requests on jobs that are on a CE: kill, resubmit, rerun (act-spec §A.7).
+"""Requests on jobs that are on a CE: kill, resubmit, rerun.
 
 * ``tocancel`` (a user's kill, a failed upload, a vanished job): jobs without
   a CE id are ``cancelled`` at once; the others are killed in bulk, and a
@@ -21,16 +21,24 @@ from __future__ import annotations
 import logging
 import shutil
 
+from actframework.arc.states import DisplayState
 from actframework.db.records import ArcJob
 from actframework.engine.context import EngineContext, per_owner, split_timed_out
 from actframework.engine.submitter import CLEARED_SUBMISSION_FIELDS
 from actframework.errors import ARCHTTPError, ARCResponseError
+from actframework.jobstates import ArcState
 
 log = logging.getLogger(__name__)
 
 #: What a resubmission clears besides the submission fields.
-CLEARED_RESULT_FIELDS = {"Error": None, "ExitCode": None, "ExecutionNode": None, "EndTime": None,
-                         "UsedTotalWallTime": None, "UsedTotalCPUTime": None}
+CLEARED_RESULT_FIELDS = {
+    "Error": None,
+    "ExitCode": None,
+    "ExecutionNode": None,
+    "EndTime": None,
+    "UsedTotalWallTime": None,
+    "UsedTotalCPUTime": None,
+}
 
 
 # --------------------------------------------------------------------------- cancel
@@ -42,10 +50,10 @@ def cancel_cycle(context: EngineContext, cluster: str) -> int:
     jobs = store.claim_for_cancel(cluster, context.settings.cancel_batch, context.owner, context.lease)
     if not jobs:
         return 0
-    old, jobs = split_timed_out(context, jobs, "tocancel")
+    old, jobs = split_timed_out(context, jobs, ArcState.TOCANCEL)
     without_id = [job for job in jobs if not job.ce_id]
-    done = store.set_arcstate([j.id for j in old + without_id], "cancelled", {"tocancel"})
-    context.metrics.moved("cancel", cluster, "cancelled", len(done))
+    done = store.set_arcstate([j.id for j in old + without_id], ArcState.CANCELLED, {ArcState.TOCANCEL})
+    context.metrics.moved("cancel", cluster, ArcState.CANCELLED, len(done))
 
     def kill(proxyid: int, group: list[ArcJob]) -> None:
         rest = context.ce.client(cluster, proxyid)
@@ -57,14 +65,17 @@ def cancel_cycle(context: EngineContext, cluster: str) -> int:
             if job in refused:
                 log.info("job %s (%s): kill answered %s: cancelled", job.appjobid, job.ce_id, result.error)
         if unread:
-            log.info("%s: the CE's answer to killing %d job(s) cannot be read; killing them again later",
-                     cluster, len(unread))
+            log.info(
+                "%s: the CE's answer to killing %d job(s) cannot be read; killing them again later",
+                cluster,
+                len(unread),
+            )
             store.release(unread, context.owner)
         # tstate restarts: timeouts.cancelling counts from the accepted kill.
-        store.set_arcstate(accepted, "cancelling", {"tocancel"}, restart_state_clock=True)
-        store.set_arcstate([job.id for job in refused], "cancelled", {"tocancel"})
-        context.metrics.moved("cancel", cluster, "cancelling", len(accepted))
-        context.metrics.moved("cancel", cluster, "cancelled", len(refused))
+        store.set_arcstate(accepted, ArcState.CANCELLING, {ArcState.TOCANCEL}, restart_state_clock=True)
+        store.set_arcstate([job.id for job in refused], ArcState.CANCELLED, {ArcState.TOCANCEL})
+        context.metrics.moved("cancel", cluster, ArcState.CANCELLING, len(accepted))
+        context.metrics.moved("cancel", cluster, ArcState.CANCELLED, len(refused))
 
     per_owner(context, cluster, [job for job in jobs if job.ce_id], kill)
     return len(old) + len(jobs)
@@ -79,8 +90,8 @@ def resubmit_cycle(context: EngineContext, cluster: str) -> int:
     jobs = store.claim_for_resubmit(cluster, context.settings.cancel_batch, context.owner, context.lease)
     if not jobs:
         return 0
-    old, jobs = split_timed_out(context, jobs, "toresubmit")
-    store.set_arcstate([j.id for j in old], "failed", {"toresubmit"}, fields={"attemptsleft": 0})
+    old, jobs = split_timed_out(context, jobs, ArcState.TORESUBMIT)
+    store.set_arcstate([j.id for j in old], ArcState.FAILED, {ArcState.TORESUBMIT}, fields={"attemptsleft": 0})
 
     def resubmit(proxyid: int, group: list[ArcJob]) -> None:
         with_ids = [job for job in group if job.ce_id]
@@ -91,10 +102,14 @@ def resubmit_cycle(context: EngineContext, cluster: str) -> int:
                     log.info("job %s: cleaning old CE job %s: %s", job.appjobid, job.ce_id, result.error)
         for job in with_ids:
             remove_results(context, job.ce_id)
-        moved = store.set_arcstate([job.id for job in group], "tosubmit", {"toresubmit"},
-                                   fields={**CLEARED_SUBMISSION_FIELDS, **CLEARED_RESULT_FIELDS},
-                                   reset_created=True)
-        context.metrics.moved("resubmit", cluster, "tosubmit", len(moved))
+        moved = store.set_arcstate(
+            [job.id for job in group],
+            ArcState.TOSUBMIT,
+            {ArcState.TORESUBMIT},
+            fields={**CLEARED_SUBMISSION_FIELDS, **CLEARED_RESULT_FIELDS},
+            reset_created=True,
+        )
+        context.metrics.moved("resubmit", cluster, ArcState.TOSUBMIT, len(moved))
 
     per_owner(context, cluster, jobs, resubmit)
     return len(old) + len(jobs)
@@ -117,10 +132,12 @@ def rerun_cycle(context: EngineContext, cluster: str) -> int:
     jobs = store.claim_for_rerun(cluster, context.settings.cancel_batch, context.owner, context.lease)
     if not jobs:
         return 0
-    old, jobs = split_timed_out(context, jobs, "torerun")
-    store.set_arcstate([j.id for j in old], "failed", {"torerun"}, fields={"State": "Failed"})
+    old, jobs = split_timed_out(context, jobs, ArcState.TORERUN)
+    store.set_arcstate([j.id for j in old], ArcState.FAILED, {ArcState.TORERUN}, fields={"State": DisplayState.FAILED})
     no_id = [job for job in jobs if not job.ce_id]
-    store.set_arcstate([j.id for j in no_id], "failed", {"torerun"}, fields={"State": "Failed"})
+    store.set_arcstate(
+        [j.id for j in no_id], ArcState.FAILED, {ArcState.TORERUN}, fields={"State": DisplayState.FAILED}
+    )
 
     progress = len(old) + len(no_id)
 
@@ -128,19 +145,20 @@ def rerun_cycle(context: EngineContext, cluster: str) -> int:
         nonlocal progress
         rest = context.ce.client(cluster, proxyid)
         shared = context.ce.delegation(cluster, proxyid)
-        for delegation_id in sorted({str(job.attributes.get("DelegationID") or shared) for job in group}):
+        named = {job.attributes.get("DelegationID") or shared for job in group}
+        for delegation_id in sorted(str(d) for d in named if d):  # none: a token owner on REST 1.0
             context.ce.renew(cluster, proxyid, delegation_id)
         results = rest.restart_jobs([job.ce_id or "" for job in group])
         for job, result in zip(group, results, strict=True):
             error = result.error
             if result.ok or (isinstance(error, ARCHTTPError) and "has not failed" in error.reason):
-                store.set_arcstate([job.id], "submitted", {"torerun"})
-                context.metrics.moved("rerun", cluster, "submitted")
+                store.set_arcstate([job.id], ArcState.SUBMITTED, {ArcState.TORERUN})
+                context.metrics.moved("rerun", cluster, ArcState.SUBMITTED)
             elif isinstance(error, ARCHTTPError) and error.status == 404:
-                store.set_arcstate([job.id], "tocancel", {"torerun"})
+                store.set_arcstate([job.id], ArcState.TOCANCEL, {ArcState.TORERUN})
             elif isinstance(error, ARCHTTPError) and error.status == 505:
-                store.set_arcstate([job.id], "failed", {"torerun"}, fields={"State": "Failed"})
-                context.metrics.moved("rerun", cluster, "failed")
+                store.set_arcstate([job.id], ArcState.FAILED, {ArcState.TORERUN}, fields={"State": DisplayState.FAILED})
+                context.metrics.moved("rerun", cluster, ArcState.FAILED)
             else:
                 log.info("job %s: restart refused (%s); trying again later", job.appjobid, error)
                 store.release([job.id], context.owner)

@@ -12,21 +12,20 @@ import logging
 import threading
 import time
 from collections import defaultdict
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import TypeVar
 
-from actframework.arc import ARCRest
-from actframework.config import ServerConfig
-from actframework.db import JobStore
+from actframework.db import CredentialKind, JobStore
 from actframework.db.records import ArcJob
 from actframework.engine.ce import CEClients
 from actframework.engine.metrics import EngineMetrics
-from actframework.engine.settings import EngineSettings
-from actframework.errors import ActError, CEUnreachableError, ProxyUnavailableError
-from actframework.hookspecs import Caller, Credentials, InputFile, StorageContext, StorageJob
+from actframework.engine_settings import EngineSettings
+from actframework.errors import ActError, ARCAuthError, CEUnreachableError, CredentialUnavailableError
+from actframework.hookspecs import Caller, Credentials, StorageContext, StorageJob
 from actframework.plugins import StorageManager
+from actframework.server_config import ServerConfig
 
 log = logging.getLogger(__name__)
 
@@ -76,32 +75,35 @@ class EngineContext:
     def lease(self) -> timedelta:
         return timedelta(seconds=self.settings.lease)
 
-    def storage_context(self, proxyid: int, rest: ARCRest | None) -> StorageContext:
-        """The storage hook context for work on behalf of ``proxyid``."""
-        path = self.config.proxies_dir / f"proxiesid{proxyid}"
-        return StorageContext(
-            caller=Caller.ENGINE,
-            credentials=Credentials(proxy=path, ca_dir=self.config.ca_dir),
-            data_dir=self.config.data_dir,
-            ce=rest,
-        )
+    def storage_context(self, proxyid: int) -> StorageContext:
+        """The storage hook context for work on behalf of ``proxyid``: their
+        delegated proxy, or their token for a token owner (as last read by
+        the CE clients, which check the credential before such work). The
+        engine gives no server files: it handles the server's files itself."""
+        seen = self.ce.last_seen(proxyid)
+        if seen is not None and seen.kind is CredentialKind.TOKEN:
+            credentials = Credentials(token=seen.token, ca_dir=self.config.ca_dir)
+        else:
+            credentials = Credentials(proxy=self.config.proxies_dir / f"proxiesid{proxyid}", ca_dir=self.config.ca_dir)
+        return StorageContext(caller=Caller.ENGINE, credentials=credentials)
 
     @staticmethod
-    def storage_job(job: ArcJob, description: str = "", inputs: Iterable[InputFile] = ()) -> StorageJob:
+    def storage_job(job: ArcJob) -> StorageJob:
         """The storage hooks' view of an engine job (keyed by the user's job id)."""
         return StorageJob(
             id=job.client_id if job.client_id is not None else job.id,
-            description=description,
-            inputs=tuple(inputs),
+            description="",
             name=job.attributes.get("Name"),
             cluster=job.cluster,
             ce_id=job.ce_id,
-            downloads=job.downloadfiles or "/",
         )
 
 
-def split_timed_out(context: EngineContext, jobs: Sequence[ArcJob], timeout: str,
-                    ) -> tuple[list[ArcJob], list[ArcJob]]:
+def split_timed_out(
+    context: EngineContext,
+    jobs: Sequence[ArcJob],
+    timeout: str,
+) -> tuple[list[ArcJob], list[ArcJob]]:
     """(jobs whose ``tarcstate`` is older than ``timeouts.<timeout>``, the others)."""
     deadline = context.store.now() - context.settings.timeouts.of(timeout)
     old = [job for job in jobs if job.tarcstate is not None and job.tarcstate < deadline]
@@ -127,24 +129,33 @@ def due_warning(key: tuple[str, int]) -> bool:
     return _warnings.due((key[0], str(key[1])), PROXY_WARNING_INTERVAL_S)
 
 
-def per_owner(context: EngineContext, cluster: str, jobs: Sequence[ArcJob],
-               work: Callable[[int, list[ArcJob]], None], *, show_waiting: bool = False) -> None:
+def per_owner(
+    context: EngineContext,
+    cluster: str,
+    jobs: Sequence[ArcJob],
+    work: Callable[[int, list[ArcJob]], None],
+    *,
+    show_waiting: bool = False,
+) -> None:
     """Run ``work`` per job owner. A CE that cannot be reached releases the
     owner's jobs for a later cycle and makes the runner back off; an owner
-    whose proxy is gone or expired only has their own jobs wait (warned
-    about once per :data:`PROXY_WARNING_INTERVAL_S`), so others go on.
+    whose credential is gone, expired or unusable on this cluster, or
+    whose credential the CE refused (:class:`~actframework.errors.ARCAuthError`:
+    a refusal, not an outage), only has their own jobs wait (warned about
+    once per :data:`PROXY_WARNING_INTERVAL_S`), so others go on.
     ``show_waiting``: such jobs also get the reason as their ``Error``
     (for the status checks, whose next answer from the CE replaces it)."""
     unreachable: ActError | None = None
     for proxyid, group in by_proxy(jobs).items():
         try:
             work(proxyid, group)
-        except ProxyUnavailableError as exc:
+        except (CredentialUnavailableError, ARCAuthError) as exc:
+            reason = context.ce.refusal(cluster, proxyid, exc) if isinstance(exc, ARCAuthError) else str(exc)
             if due_warning((cluster, proxyid)):
-                log.warning("%s: jobs of proxy %s wait: %s", cluster, proxyid, exc)
+                log.warning("%s: jobs of proxy %s wait: %s", cluster, proxyid, reason)
             context.metrics.error(cluster, exc)
             if show_waiting:
-                context.store.note_errors({job.id: (job.arcstate, str(exc)) for job in group})
+                context.store.note_errors({job.id: (job.arcstate, reason) for job in group})
             context.store.release([job.id for job in group], context.owner)
         except ActError as exc:  # logged once, by the runner
             context.metrics.error(cluster, exc)

@@ -11,6 +11,11 @@ outputs that the CE uploads hours later still go out with a valid proxy.
 An owner whose proxy has expired cannot renew anything; the status checks
 show such jobs an ``Error`` that says to run ``act proxy``.
 
+A token owner's delegation (REST 1.1) cannot be renewed in place (see
+:mod:`actframework.engine.ce`): once the owner has a fresher token, the
+shared delegation is replaced by a new one, which jobs submitted from then
+on name. Older token delegations that jobs name stay as they are.
+
 Clean-up (:func:`forget_credentials_cycle`, once for all clusters): once an
 owner has no jobs left (no client job, no engine job, no staged inputs to
 remove), their delegation records are deleted (in one transaction with
@@ -29,6 +34,7 @@ from __future__ import annotations
 import logging
 from datetime import UTC, datetime, timedelta
 
+from actframework.db import CredentialKind
 from actframework.engine.context import EngineContext
 from actframework.errors import ActError, ARCHTTPError
 
@@ -43,6 +49,7 @@ def renew_delegations_cycle(context: EngineContext, cluster: str) -> int:
         return 0
     store = context.store
     in_use = store.delegation_ids_in_use(cluster)
+    context.ce.sweep_replaced(cluster, in_use)
     if not in_use:
         return 0
     shared = {record.proxyid: record for record in store.delegations_on(cluster)}
@@ -59,7 +66,9 @@ def renew_delegations_cycle(context: EngineContext, cluster: str) -> int:
             continue  # nothing to renew with; the status checks tell the owner
         if not context.ce.renewal_due(record.expirytime.replace(tzinfo=UTC), proxy_expiry):
             continue
-        for delegation_id in sorted(job_delegations | {record.delegationid}):
+        # A token delegation can only be replaced, and only the shared one.
+        token = proxy.proxytype == CredentialKind.TOKEN
+        for delegation_id in [record.delegationid] if token else sorted(job_delegations | {record.delegationid}):
             try:
                 context.ce.renew(cluster, proxyid, delegation_id)
                 renewed += 1
@@ -90,8 +99,9 @@ def forget_credentials_cycle(context: EngineContext, _cluster: str = "") -> int:
             removed += 1
         if expiry < now - grace and store.delete_expired_proxy(proxy.id, (now - grace).replace(tzinfo=None)):
             (context.config.proxies_dir / f"proxiesid{proxy.id}").unlink(missing_ok=True)
-            log.info("removed proxy %s (%s): expired %s UTC, no jobs left", proxy.id, proxy.dn,
-                     f"{expiry:%Y-%m-%d %H:%M}")
+            log.info(
+                "removed proxy %s (%s): expired %s UTC, no jobs left", proxy.id, proxy.dn, f"{expiry:%Y-%m-%d %H:%M}"
+            )
             removed += 1
     return removed
 
@@ -103,7 +113,6 @@ def _delete_on_ce(context: EngineContext, cluster: str, proxyid: int, delegation
         context.ce.client(cluster, proxyid).delete_delegation(delegation_id)
     except ActError as exc:
         if not (isinstance(exc, ARCHTTPError) and exc.status == 404):  # 404: gone already
-            log.info("%s: delegation %s of proxy %s left to expire on the CE: %s",
-                     cluster, delegation_id, proxyid, exc)
+            log.info("%s: delegation %s of proxy %s left to expire on the CE: %s", cluster, delegation_id, proxyid, exc)
         return
     log.info("%s: deleted delegation %s of proxy %s (no jobs left)", cluster, delegation_id, proxyid)

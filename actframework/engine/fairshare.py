@@ -27,8 +27,7 @@ from actframework.db.records import WaitingGroup
 Group = tuple[int, str]
 
 
-def share_slots(limit: int, waiting: Mapping[Group, WaitingGroup],
-                on_cluster: Mapping[Group, int]) -> dict[Group, int]:
+def share_slots(limit: int, waiting: Mapping[Group, WaitingGroup], on_cluster: Mapping[Group, int]) -> dict[Group, int]:
     """How many of ``limit`` slots each waiting group gets (groups that get
     none are left out). ``on_cluster`` holds the jobs each group has on the
     cluster already; a group missing from it has none."""

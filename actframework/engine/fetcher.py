@@ -1,9 +1,9 @@
 """The fetcher: outputs of ``finished`` (→ ``done``) and ``tofetch`` (→ ``donefailed``) jobs.
 
-The storage backend's "retrieve results" hook brings each job's outputs, as
-its download list (``downloadfiles``) selects them, to
-``<data_dir>/results/<CE id>/``, where ``act get`` finds them; A-REX's
-diagnose files come too where the job names a ``gmlog`` directory, and for
+Each job's outputs, as its download list (``downloadfiles``) selects them,
+come from the CE to ``<data_dir>/results/<CE id>/``
+(:func:`actframework.arc.host_files.fetch_results`), where ``act get``
+finds them; A-REX's diagnose files come too where the job names a ``gmlog`` directory, and for
 failed jobs (into ``gmlog/`` if it names none). Jobs are fetched in parallel; a job whose fetch fails stays in
 its state and is tried again next cycle, until its timeout
 (``timeouts.finished`` / ``timeouts.tofetch``) makes it ``donefailed``.
@@ -20,17 +20,18 @@ from __future__ import annotations
 import logging
 import threading
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import replace
 
 from actframework.arc.downloads import with_failure_diagnose
+from actframework.arc.host_files import fetch_results
 from actframework.db.records import ArcJob
 from actframework.engine.context import EngineContext, per_owner
 from actframework.errors import ActError, is_disk_full
+from actframework.jobstates import ArcState
 
 log = logging.getLogger(__name__)
 
 #: The state a successful fetch leads to, per state fetched from.
-FETCHED_STATE = {"finished": "done", "tofetch": "donefailed"}
+FETCHED_STATE: dict[ArcState, ArcState] = {ArcState.FINISHED: ArcState.DONE, ArcState.TOFETCH: ArcState.DONEFAILED}
 
 
 class _WarnedJobs:
@@ -65,33 +66,35 @@ def fetch_cycle(context: EngineContext, cluster: str) -> int:
     if not jobs:
         return 0
     now = store.now()
-    timed_out = [job for job in jobs if job.tarcstate is not None
-                 and now - job.tarcstate > context.settings.timeouts.of(job.arcstate)]
+    timed_out = [
+        job
+        for job in jobs
+        if job.tarcstate is not None and now - job.tarcstate > context.settings.timeouts.of(job.arcstate)
+    ]
     if timed_out:
         log.warning("%s: giving up fetching %d job(s)", cluster, len(timed_out))
         for arcstate in FETCHED_STATE:
-            store.set_arcstate([j.id for j in timed_out if j.arcstate == arcstate], "donefailed", {arcstate})
-        context.metrics.moved("fetch", cluster, "donefailed", len(timed_out))
+            store.set_arcstate([j.id for j in timed_out if j.arcstate == arcstate], ArcState.DONEFAILED, {arcstate})
+        context.metrics.moved("fetch", cluster, ArcState.DONEFAILED, len(timed_out))
     no_id = [job for job in jobs if job not in timed_out and not job.ce_id]
     for arcstate in FETCHED_STATE:
-        store.set_arcstate([j.id for j in no_id if j.arcstate == arcstate], "donefailed", {arcstate})
+        store.set_arcstate([j.id for j in no_id if j.arcstate == arcstate], ArcState.DONEFAILED, {arcstate})
 
     progress = len(timed_out) + len(no_id)
 
     def fetch(proxyid: int, group: list[ArcJob]) -> None:
         nonlocal progress
         rest = context.ce.client(cluster, proxyid)
-        storage_context = context.storage_context(proxyid, rest)
 
         def one(job: ArcJob) -> bool:
             if context.stopping.is_set():  # released below, fetched by the next engine
                 return False
             destination = context.config.results_dir / (job.ce_id or "")
-            storage_job = context.storage_job(job)
-            if job.arcstate == "tofetch":  # a failed job: its diagnose files say why
-                storage_job = replace(storage_job, downloads=with_failure_diagnose(storage_job.downloads))
+            downloads = job.downloadfiles or "/"
+            if job.arcstate == ArcState.TOFETCH:  # a failed job: its diagnose files say why
+                downloads = with_failure_diagnose(downloads)
             try:
-                context.storage.retrieve_results(storage_context, storage_job, destination)
+                fetch_results(rest, job.ce_id or "", context.storage_job(job).id, destination, downloads)
             except (ActError, OSError) as exc:
                 if not is_disk_full(exc) or _DISK_FULL.first(job.id):
                     log.warning("job %s (%s): fetching outputs failed: %s", job.appjobid, job.ce_id, exc)

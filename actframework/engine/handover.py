@@ -2,9 +2,10 @@
 
 The store does the moving in bulk, in one transaction per batch
 (:meth:`JobStore.handover`); this module derives each job's engine fields
-from its description, as aCT does: the priority from ``priority``, the
-download list from ``gmlog``. A description that does not parse is handed
-over as ``cancelled`` rather than blocking every later job.
+from its description, as aCT does: the priority from its priority, the
+download list from its log directory (xRSL ``gmlog``). A description that
+does not parse is handed over as ``cancelled`` rather than blocking every
+later job.
 """
 
 from __future__ import annotations
@@ -12,11 +13,12 @@ from __future__ import annotations
 import logging
 from collections import Counter
 
-from actframework import xrsl
+from actframework import jobdesc
 from actframework.arc.downloads import downloads_for
 from actframework.db.records import ArcJobDefaults, ClientJobRow
 from actframework.engine.context import EngineContext
-from actframework.errors import XRSLError
+from actframework.errors import JobDescriptionError
+from actframework.jobstates import ArcState
 
 log = logging.getLogger(__name__)
 
@@ -29,24 +31,23 @@ DOWNLOADFILES_MAX_LENGTH = 255
 def prepare(job: ClientJobRow, attempts: int) -> ArcJobDefaults:
     """Engine fields of one confirmed client job."""
     try:
-        parsed = xrsl.parse(job.jobdesc)
-        if len(parsed) != 1:
-            raise XRSLError(f"the description holds {len(parsed)} jobs")
-        description = parsed[0]
-        priority_text = description.get_string("priority")
-        priority = DEFAULT_PRIORITY
-        if priority_text:
-            priority = max(0, min(100, int(priority_text)))
-        gmlog = description.get_string("gmlog")
-        if gmlog and ";" in gmlog:
-            raise XRSLError(f"gmlog {gmlog!r} contains ';', which separates download list entries")
-        downloads = downloads_for(gmlog)
+        description = jobdesc.parse_one(job.jobdesc)
+        priority = description.priority
+        priority = DEFAULT_PRIORITY if priority is None else max(0, min(100, priority))
+        log_dir = description.log_dir
+        if log_dir and ";" in log_dir:
+            raise JobDescriptionError(
+                f"the log directory {log_dir!r} contains ';', which separates download list entries"
+            )
+        downloads = downloads_for(log_dir)
         if len(downloads) > DOWNLOADFILES_MAX_LENGTH:
-            raise XRSLError(f"gmlog is longer than the {DOWNLOADFILES_MAX_LENGTH - 16} characters it may have")
+            raise JobDescriptionError(
+                f"the log directory is longer than the {DOWNLOADFILES_MAX_LENGTH - 16} characters it may have"
+            )
         return ArcJobDefaults(priority=priority, downloadfiles=downloads, attemptsleft=attempts)
-    except (XRSLError, ValueError) as exc:
+    except JobDescriptionError as exc:
         log.warning("job %s: its description cannot be used (%s); cancelled", job.id, exc)
-        return ArcJobDefaults(arcstate="cancelled", attemptsleft=0)
+        return ArcJobDefaults(arcstate=ArcState.CANCELLED, attemptsleft=0)
 
 
 def handover_cycle(context: EngineContext, limit: int = 1000) -> int:

@@ -34,23 +34,31 @@ from collections.abc import Sequence
 from datetime import timedelta
 
 from actframework.arc import ARCJob, ARCRest, JobResult, display_state, split_cluster_url
+from actframework.arc.states import RestState
 from actframework.db.records import ArcJob, SubmissionRecord
 from actframework.engine.context import EngineContext, by_proxy
 from actframework.engine.submitter import (
     Prepared,
     back_to_tosubmit,
     finish_submissions,
-    job_url,
     name_has_token,
     prepare_for_ce,
     stage_all,
 )
-from actframework.errors import ActError, ARCError, ARCHTTPError, CEUnreachableError, ProxyUnavailableError
+from actframework.errors import (
+    ActError,
+    ARCAuthError,
+    ARCError,
+    ARCHTTPError,
+    CEUnreachableError,
+    CredentialUnavailableError,
+)
+from actframework.jobstates import ArcState
 
 log = logging.getLogger(__name__)
 
 #: CE states in which a job still waits for its input files.
-WAITING_FOR_INPUTS = frozenset({"ACCEPTING", "ACCEPTED", "PREPARING"})
+WAITING_FOR_INPUTS = frozenset({RestState.ACCEPTING, RestState.ACCEPTED, RestState.PREPARING})
 
 
 def settle_time(context: EngineContext) -> timedelta:
@@ -62,15 +70,16 @@ def settle_time(context: EngineContext) -> timedelta:
 def reconcile_cycle(context: EngineContext, cluster: str) -> int:
     """Reconcile this cluster's orphaned ``submitting`` jobs; returns how many."""
     settled = context.store.now() - settle_time(context)
-    jobs = context.store.claim_for_reconcile(cluster, context.settings.submit_batch * 10,
-                                             context.owner, context.lease, settled)
+    jobs = context.store.claim_for_reconcile(
+        cluster, context.settings.submit_batch * 10, context.owner, context.lease, settled
+    )
     if not jobs:
         return 0
     log.info("%s: reconciling %d job(s) left in submitting", cluster, len(jobs))
     for proxyid, group in by_proxy(jobs).items():
         try:
             _reconcile_group(context, cluster, proxyid, group)
-        except ProxyUnavailableError as exc:
+        except (CredentialUnavailableError, ARCAuthError) as exc:  # this owner's problem, not the CE's
             log.warning("%s: cannot reconcile jobs of proxy %s yet: %s", cluster, proxyid, exc)
             context.store.release([job.id for job in group], context.owner)
         except ActError as exc:
@@ -88,18 +97,27 @@ def _reconcile_group(context: EngineContext, cluster: str, proxyid: int, jobs: l
     if never_created:
         log.info("%s: %d job(s) never reached the CE; back to tosubmit", cluster, len(never_created))
         back_to_tosubmit(context, never_created)
-        context.metrics.moved("reconcile", cluster, "tosubmit", len(never_created))
+        context.metrics.moved("reconcile", cluster, ArcState.TOSUBMIT, len(never_created))
 
     known = {job.id: job.ce_id for job in jobs if job.ce_id}
-    for arc_id, (ce_id, state) in found.items():
+    for arc_id, (ce_id, _) in found.items():
         known[arc_id] = ce_id
     if found:
-        context.store.record_submissions([
-            SubmissionRecord(arc_id, "submitting", {
-                "IDFromEndpoint": ce_id, "JobID": job_url(rest, ce_id), "State": display_state(state),
-            })
-            for arc_id, (ce_id, state) in found.items()
-        ], keep_lease=True)
+        context.store.record_submissions(
+            [
+                SubmissionRecord(
+                    arc_id,
+                    ArcState.SUBMITTING,
+                    {
+                        "IDFromEndpoint": ce_id,
+                        "JobID": rest.job_url(ce_id),
+                        "State": display_state(state),
+                    },
+                )
+                for arc_id, (ce_id, state) in found.items()
+            ],
+            keep_lease=True,
+        )
     if not known:
         return
     with_ids = [job for job in jobs if job.id in known]
@@ -109,8 +127,12 @@ def _reconcile_group(context: EngineContext, cluster: str, proxyid: int, jobs: l
     moving_on: list[ArcJob] = []
     for job in with_ids:
         result = infos.get(known[job.id])
-        if result is not None and not result.ok and isinstance(result.error, ARCHTTPError) \
-                and result.error.status == 404:
+        if (
+            result is not None
+            and not result.ok
+            and isinstance(result.error, ARCHTTPError)
+            and result.error.status == 404
+        ):
             gone.append(job)
         elif result is None or not result.ok or result.value is None:
             raise CEUnreachableError(f"no information on job {known[job.id]}")
@@ -124,8 +146,9 @@ def _reconcile_group(context: EngineContext, cluster: str, proxyid: int, jobs: l
     finish_submissions(context, cluster, moving_on, {})
 
 
-def _find_by_token(context: EngineContext, rest: ARCRest, cluster: str,
-                   jobs: Sequence[ArcJob]) -> dict[int, tuple[str, str]]:
+def _find_by_token(
+    context: EngineContext, rest: ARCRest, cluster: str, jobs: Sequence[ArcJob]
+) -> dict[int, tuple[str, str]]:
     """arc id → (CE id, REST state) for jobs whose token a CE job's name carries.
 
     A CE job whose information cannot be read (other than one the CE no
@@ -147,13 +170,14 @@ def _find_by_token(context: EngineContext, rest: ARCRest, cluster: str,
             if job.id not in found and name_has_token(result.value.name, job.submissiontoken, job.id):
                 found[job.id] = (result.job_id, result.value.state or "")
     if unread and len(found) < len(jobs):
-        raise ARCError(f"cannot tell whether {len(jobs) - len(found)} job(s) reached the CE: "
-                       f"{len(unread)} CE job(s) could not be read, e.g. {unread[0].error}")
+        raise ARCError(
+            f"cannot tell whether {len(jobs) - len(found)} job(s) reached the CE: "
+            f"{len(unread)} CE job(s) could not be read, e.g. {unread[0].error}"
+        )
     return found
 
 
-def _restage(context: EngineContext, rest: ARCRest, cluster: str, jobs: list[ArcJob],
-             known: dict[int, str]) -> None:
+def _restage(context: EngineContext, rest: ARCRest, cluster: str, jobs: list[ArcJob], known: dict[int, str]) -> None:
     """Stage the inputs of CE jobs that still wait for them, then finish them."""
     if not jobs:
         return
@@ -163,10 +187,12 @@ def _restage(context: EngineContext, rest: ARCRest, cluster: str, jobs: list[Arc
     failures: dict[int, str] = {}
     for job in jobs:
         try:
-            prepared = prepare_for_ce(context, job, texts.get(job.id, ""), queue=queue,
-                                      delegation_id=None, legacy=rest.version == "1.0")
+            prepared = prepare_for_ce(
+                context, job, texts.get(job.id, ""), queue=queue, delegation_id=None, legacy=rest.version == "1.0"
+            )
             items.append((prepared, known[job.id]))
         except ActError as exc:
             failures[job.id] = f"cannot stage inputs again: {exc}"
-    failures.update(stage_all(context, rest, items))
-    finish_submissions(context, cluster, jobs, failures)
+    staging_failures, unreached = stage_all(context, rest, items)
+    failures.update(staging_failures)
+    finish_submissions(context, cluster, [job for job in jobs if job.id not in unreached], failures)

@@ -1,7 +1,8 @@
 """The engine process: worker threads and their schedule.
 
 One thread does the work of no particular cluster (:data:`GLOBAL_STEPS`:
-handover, cancelling jobs refused for too long, credential clean-up); per
+handover, cancelling jobs refused for too long, refreshing token users'
+access tokens, credential clean-up); per
 cluster, four threads work in parallel so that slow work of one kind (a
 large fetch) never delays another (a kill):
 
@@ -33,13 +34,15 @@ so no job waits for a lease of an engine that is gone.
 
 from __future__ import annotations
 
+import functools
 import logging
 import threading
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
-from actframework.config import ServerConfig, normalise_listen
+from actframework.clusters import normalise_cluster_url
+from actframework.config import normalise_listen
 from actframework.db import JobStore
 from actframework.engine.actions import cancel_cycle, rerun_cycle, resubmit_cycle
 from actframework.engine.ce import CEClients
@@ -48,15 +51,16 @@ from actframework.engine.context import EngineContext
 from actframework.engine.credentials import forget_credentials_cycle, renew_delegations_cycle
 from actframework.engine.fetcher import fetch_cycle
 from actframework.engine.handover import handover_cycle
-from actframework.engine.stagings import stagings_cycle
 from actframework.engine.metrics import EngineMetrics
 from actframework.engine.reconcile import reconcile_cycle
+from actframework.engine.stagings import stagings_cycle
 from actframework.engine.status import status_cycle
 from actframework.engine.submitter import expire_waiting_cycle, submit_cycle
+from actframework.engine.token_refresh import refresh_tokens_cycle
 from actframework.errors import ActError, CEUnreachableError, DatabaseUnavailableError
 from actframework.plugins import StorageManager
 from actframework.processes import owner_is_dead, process_owner
-from actframework.clusters import normalise_cluster_url
+from actframework.server_config import ServerConfig
 
 log = logging.getLogger(__name__)
 
@@ -64,8 +68,13 @@ Cycle = Callable[[EngineContext, str], int]
 
 #: The steps of each per-cluster worker, in the order they run in a cycle.
 ROLES: dict[str, Sequence[tuple[str, Cycle]]] = {
-    "submit": (("reconcile", reconcile_cycle), ("cancel", cancel_cycle), ("resubmit", resubmit_cycle),
-               ("rerun", rerun_cycle), ("submit", submit_cycle)),
+    "submit": (
+        ("reconcile", reconcile_cycle),
+        ("cancel", cancel_cycle),
+        ("resubmit", resubmit_cycle),
+        ("rerun", rerun_cycle),
+        ("submit", submit_cycle),
+    ),
     "status": (("credentials", renew_delegations_cycle), ("status", status_cycle)),
     "fetch": (("fetch", fetch_cycle),),
     "clean": (("clean", clean_cycle),),
@@ -74,10 +83,14 @@ ROLES: dict[str, Sequence[tuple[str, Cycle]]] = {
 #: The steps of the one worker for all clusters: handover, cleaning jobs
 #: that never reached a cluster (a description the engine could not use is
 #: handed over cancelled), cancelling jobs that waited too long after a
-#: refusal, and removing the credentials of users with no jobs left.
+#: refusal, refreshing token users' access tokens before they expire, and
+#: removing the credentials of users with no jobs left.
 GLOBAL_STEPS: Sequence[tuple[str, Cycle]] = (
     ("handover", lambda context, _cluster: handover_cycle(context) + stagings_cycle(context)),
-    ("clean", clean_cycle), ("expire", expire_waiting_cycle), ("credentials", forget_credentials_cycle),
+    ("clean", clean_cycle),
+    ("expire", expire_waiting_cycle),
+    ("tokens", refresh_tokens_cycle),
+    ("credentials", forget_credentials_cycle),
 )
 
 MAX_BACKOFF_S = 30.0
@@ -115,10 +128,15 @@ class Engine:
     news: threading.Condition = field(default_factory=threading.Condition)
 
     @classmethod
-    def create(cls, config: ServerConfig, store: JobStore, storage: StorageManager,
-               owner: str | None = None) -> Engine:
-        context = EngineContext(config=config, store=store, storage=storage, ce=CEClients(config, store),
-                                metrics=EngineMetrics(store), owner=owner or process_owner())
+    def create(cls, config: ServerConfig, store: JobStore, storage: StorageManager, owner: str | None = None) -> Engine:
+        context = EngineContext(
+            config=config,
+            store=store,
+            storage=storage,
+            ce=CEClients(config, store),
+            metrics=EngineMetrics(store),
+            owner=owner or process_owner(),
+        )
         return cls(context)
 
     # ------------------------------------------------------------------ lifecycle
@@ -151,13 +169,19 @@ class Engine:
             worker.thread.join(max(0.0, deadline - time.monotonic()))
         busy = [worker.name for worker in self.workers.values() if worker.thread.is_alive()]
         if busy:
-            log.warning("engine %s: still busy after %.0f s, abandoned: %s",
-                        self.context.owner, timeout, ", ".join(sorted(busy)))
+            log.warning(
+                "engine %s: still busy after %.0f s, abandoned: %s",
+                self.context.owner,
+                timeout,
+                ", ".join(sorted(busy)),
+            )
         try:
+            self.context.store.forget_engine(self.context.owner)
             released = self.context.store.release_owner(self.context.owner)
         except ActError as exc:
-            log.warning("engine %s: could not release its leases (they expire on their own): %s",
-                        self.context.owner, exc)
+            log.warning(
+                "engine %s: could not release its leases (they expire on their own): %s", self.context.owner, exc
+            )
         else:
             if released:
                 log.info("engine %s: released %d job(s) it had claimed", self.context.owner, released)
@@ -173,13 +197,17 @@ class Engine:
             self.stop()
 
     def release_dead_owners(self) -> int:
-        """Free the leases of this host's engine processes that have died."""
+        """Free the leases of this host's engine processes that have died
+        (and drop their heartbeats, so that ``actd check`` forgets them)."""
         freed = 0
         for owner in self.context.store.lease_owners():
             if owner != self.context.owner and owner_is_dead(owner):
                 count = self.context.store.release_owner(owner)
                 log.info("released %d job(s) held by dead engine process %s", count, owner)
                 freed += count
+        for beat in self.context.store.engine_beats():
+            if beat.owner != self.context.owner and owner_is_dead(beat.owner):
+                self.context.store.forget_engine(beat.owner)
         return freed
 
     # ------------------------------------------------------------------ workers
@@ -196,13 +224,16 @@ class Engine:
         return configured | self.context.store.clusters_in_use()
 
     def _watch_clusters(self) -> None:
+        """Start the workers of new clusters, and beat the engine's
+        heartbeat (``actd check``), every :data:`CLUSTER_REFRESH_S`."""
         while not self.stopping.is_set():
             try:
+                self.context.store.engine_seen(self.context.owner)
                 for cluster in sorted(self.clusters()):
                     for role, steps in ROLES.items():
                         name = f"{role} {cluster}"
                         if name not in self.workers:
-                            self._spawn(name, lambda r=role, c=cluster, s=steps: self._loop(r, c, s))
+                            self._spawn(name, functools.partial(self._loop, role, cluster, steps))
             except DatabaseUnavailableError as exc:
                 log.debug("cannot list clusters: %s", exc)
             except ActError as exc:
@@ -217,9 +248,12 @@ class Engine:
     def _loop(self, role: str, cluster: str, steps: Sequence[tuple[str, Cycle]]) -> None:
         backoff = 0.0
         poll = self.context.settings.poll_interval
+        metrics = self.context.metrics
+        metrics.worker_started(role, cluster)
         while not self.stopping.is_set():
             worked = 0
             unreachable = False
+            cycle_started = time.monotonic()
             for step, cycle in steps:
                 if self.stopping.is_set():
                     return
@@ -241,7 +275,8 @@ class Engine:
                     log.exception("%s %s failed unexpectedly", step, cluster)
                     unreachable = True
                 finally:
-                    self.context.metrics.cycle_seconds.labels(step, cluster).observe(time.monotonic() - started)
+                    metrics.cycle_seconds.labels(step, cluster).observe(time.monotonic() - started)
+            metrics.cycle_done(role, cluster, time.monotonic() - cycle_started)
             if unreachable:
                 backoff = min(MAX_BACKOFF_S, max(1.0, backoff * 2))
                 self.stopping.wait(backoff)
@@ -258,4 +293,3 @@ class Engine:
         """Wake every idle worker: there may be work for them."""
         with self.news:
             self.news.notify_all()
-

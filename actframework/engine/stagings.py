@@ -61,15 +61,24 @@ def stagings_cycle(context: EngineContext, limit: int = BATCH) -> int:
         job = StorageJob(id=record.clientjobid, description="")
         try:
             write_proxy(record.proxyid)
-            _backend(record.backend, record.url).clean_up(context.storage_context(record.proxyid, None), job)
+            _backend(record.backend, record.url).clean_up(context.storage_context(record.proxyid), job)
         except (ActError, OSError) as exc:
             if now - record.created.replace(tzinfo=UTC) > GIVE_UP_AFTER:
-                log.warning("job %s: giving up removing its files at %s (%s): %s", record.clientjobid,
-                            record.url, record.backend, exc)
+                log.warning(
+                    "job %s: giving up removing its files at %s (%s): %s",
+                    record.clientjobid,
+                    record.url,
+                    record.backend,
+                    exc,
+                )
                 done.append(record.id)
             else:
-                log.info("job %s: removing its files at %s failed (%s); trying again later",
-                         record.clientjobid, record.url, exc)
+                log.info(
+                    "job %s: removing its files at %s failed (%s); trying again later",
+                    record.clientjobid,
+                    record.url,
+                    exc,
+                )
                 failed.append(record.id)
             continue
         log.debug("job %s: removed its files at %s", record.clientjobid, record.url)

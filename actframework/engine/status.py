@@ -3,7 +3,7 @@
 Per cycle and cluster: claim the jobs due for a check (polled states, last
 checked more than ``check_interval`` ago), then per job owner one bulk info
 call (chunked under A-REX's body limit by the CE client), and write back, in
-one transaction, each job's new ``arcstate`` (act-spec §A.7), its ``State``
+one transaction, each job's new ``arcstate``, its ``State``
 and the ARC columns users read (``ExitCode``, ``Error``,
 ``ExecutionNode``, ``UsedTotalWallTime``, ...). A write only lands while the
 job is still in the state it was checked in, so a user's kill that arrived
@@ -25,28 +25,40 @@ import logging
 from collections.abc import Sequence
 from dataclasses import replace
 from datetime import datetime, timedelta
-from typing import Any, Final
+from typing import Final
 
 from actframework.arc import ARCJob, ARCRest, display_state
-from actframework.db.records import ArcJob, StatusUpdate
+from actframework.arc.states import DisplayState, RestState
+from actframework.db.records import UNCHANGED, ArcJob, CEReport, StatusUpdate
 from actframework.engine.context import EngineContext, per_owner, split_timed_out
-from actframework.engine.settings import EngineSettings
+from actframework.engine_settings import EngineSettings
 from actframework.errors import ARCHTTPError
+from actframework.jobstates import ArcState
 
 log = logging.getLogger(__name__)
 
 #: REST state → the ``arcstate`` it puts a job in (None: no change).
-ARCSTATE_OF: dict[str, str | None] = {
-    "ACCEPTING": "submitted", "ACCEPTED": "submitted", "PREPARING": "submitted",
-    "PREPARED": "submitted", "SUBMITTING": "submitted", "QUEUING": "submitted",
-    "RUNNING": "running", "EXITINGLRMS": "running", "EXECUTED": "running",
-    "HELD": "holding", "FINISHING": "finishing", "FINISHED": "finished",
-    "KILLED": "cancelled", "WIPED": "cancelled",
-    "OTHER": None, "KILLING": None,
+ARCSTATE_OF: dict[str, ArcState | None] = {
+    RestState.ACCEPTING: ArcState.SUBMITTED,
+    RestState.ACCEPTED: ArcState.SUBMITTED,
+    RestState.PREPARING: ArcState.SUBMITTED,
+    RestState.PREPARED: ArcState.SUBMITTED,
+    RestState.SUBMITTING: ArcState.SUBMITTED,
+    RestState.QUEUING: ArcState.SUBMITTED,
+    RestState.RUNNING: ArcState.RUNNING,
+    RestState.EXITINGLRMS: ArcState.RUNNING,
+    RestState.EXECUTED: ArcState.RUNNING,
+    RestState.HELD: ArcState.HOLDING,
+    RestState.FINISHING: ArcState.FINISHING,
+    RestState.FINISHED: ArcState.FINISHED,
+    RestState.KILLED: ArcState.CANCELLED,
+    RestState.WIPED: ArcState.CANCELLED,
+    RestState.OTHER: None,
+    RestState.KILLING: None,
 }
 
 #: A failure in these restart states is worth a rerun (staging failed) ...
-RERUN_RESTART_STATES = frozenset({"PREPARING", "FINISHING"})
+RERUN_RESTART_STATES = frozenset({RestState.PREPARING, RestState.FINISHING})
 #: ... unless the job's own output list was unreadable: rerunning cannot help.
 NO_RERUN_ERROR = "Error reading user generated output file list"
 
@@ -57,87 +69,93 @@ MAX_LISTING_INTERVAL_S: Final = 600.0
 MAX_SANE_CPU_TIME = 10**7
 
 
-def ce_fields(job: ArcJob, info: ARCJob, now: datetime) -> dict[str, Any]:
-    """The ARC columns to write for what the CE reported."""
-    fields: dict[str, Any] = {
-        "State": info.display_state,
-        "Error": ";".join(info.errors) or None,
-        "ExecutionNode": ",".join(node.encode("ascii", "ignore").decode() for node in info.execution_nodes) or None,
-        "RestartState": display_state(info.restart_state) if info.restart_state else None,
-        "Type": info.raw.get("Type") if isinstance(info.raw.get("Type"), str) else None,
-        "LocalIDFromManager": info.local_id,
-        "WaitingPosition": info.waiting_position,
-        "Owner": info.owner,
-        "LocalOwner": info.local_owner,
-        "RequestedTotalCPUTime": info.requested_cpu_time,
-        "RequestedTotalWallTime": info.requested_wall_time,
-        "RequestedSlots": info.requested_slots,
-        "StdIn": info.stdin,
-        "StdOut": info.stdout,
-        "StdErr": info.stderr,
-        "LogDir": info.log_dir,
-        "Queue": info.queue,
-        "UsedMainMemory": info.used_memory,
-        "SubmissionTime": info.submission_time,
-        "StartTime": info.start_time,
-        "EndTime": info.end_time,
-        "WorkingAreaEraseTime": info.working_area_erase_time,
-        "ProxyExpirationTime": info.proxy_expiration_time,
-    }
-    if info.used_cpu_time is not None:
-        fields["UsedTotalCPUTime"] = -1 if info.used_cpu_time > MAX_SANE_CPU_TIME else info.used_cpu_time
+def ce_report(job: ArcJob, info: ARCJob, now: datetime) -> CEReport:
+    """What the CE reported, as aCT keeps it: node names in ASCII, an
+    implausible CPU time as -1, wall time per job, exit code 0 for a job
+    that finished without one."""
+    wall = None
     if info.used_wall_time is not None:
         # The CE reports wall time summed over slots; per job it cannot
         # exceed the time since the job was created.
         wall = info.used_wall_time // max(1, info.requested_slots or 1)
         if job.created is not None:
             wall = min(wall, max(0, int((now - job.created).total_seconds())))
-        fields["UsedTotalWallTime"] = wall
-    if info.exit_code is not None:
-        fields["ExitCode"] = info.exit_code
-    elif (info.state or "") == "FINISHED":
-        fields["ExitCode"] = 0
-    return {name: value for name, value in fields.items() if value is not None or name == "Error"}
+    cpu = info.used_cpu_time
+    if cpu is not None and cpu > MAX_SANE_CPU_TIME:
+        cpu = -1
+    exit_code = info.exit_code
+    if exit_code is None and (info.state or "") == RestState.FINISHED:
+        exit_code = 0
+    job_type = info.raw.get("Type")
+    return CEReport(
+        state=info.display_state,
+        restart_state=display_state(info.restart_state) if info.restart_state else None,
+        exit_code=exit_code,
+        execution_node=",".join(node.encode("ascii", "ignore").decode() for node in info.execution_nodes) or None,
+        job_type=job_type if isinstance(job_type, str) else None,
+        local_id=info.local_id,
+        waiting_position=info.waiting_position,
+        owner=info.owner,
+        local_owner=info.local_owner,
+        queue=info.queue,
+        requested_cpu_time=info.requested_cpu_time,
+        requested_wall_time=info.requested_wall_time,
+        requested_slots=info.requested_slots,
+        used_cpu_time=cpu,
+        used_wall_time=wall,
+        used_memory=info.used_memory,
+        stdin=info.stdin,
+        stdout=info.stdout,
+        stderr=info.stderr,
+        log_dir=info.log_dir,
+        submission_time=info.submission_time,
+        start_time=info.start_time,
+        end_time=info.end_time,
+        working_area_erase_time=info.working_area_erase_time,
+        proxy_expiration_time=info.proxy_expiration_time,
+    )
 
 
 def decide(job: ArcJob, info: ARCJob, settings: EngineSettings, now: datetime) -> StatusUpdate:
     """The update one status report makes to one job (a pure function)."""
-    fields = ce_fields(job, info, now)
+    report = ce_report(job, info, now)
+    error = ";".join(info.errors) or None
     rest_state = (info.state or "").upper()
-    new_state = fields["State"]
+    new_state = report.state
     state_since = job.tstate if new_state == job.attributes.get("State") else now
 
-    if job.arcstate == "cancelling":
-        timed_out = job.tstate is not None and now - job.tstate > settings.timeouts.of("cancelling")
-        arcstate = "cancelled" if info.is_terminal or timed_out else None
-        if fields["Error"] is None or job.attributes.get("Error"):  # keep why the job was cancelled
-            del fields["Error"]
-        return StatusUpdate(job.id, job.arcstate, arcstate, fields)
+    if job.arcstate == ArcState.CANCELLING:
+        timed_out = job.tstate is not None and now - job.tstate > settings.timeouts.of(ArcState.CANCELLING)
+        arcstate = ArcState.CANCELLED if info.is_terminal or timed_out else None
+        keep_error = error is None or job.attributes.get("Error")  # keep why the job was cancelled
+        return StatusUpdate(job.id, job.arcstate, arcstate, report, error=UNCHANGED if keep_error else error)
 
-    arcstate = ARCSTATE_OF.get(rest_state)
-    if rest_state == "FAILED":
-        arcstate, fields = _failed(job, info, settings, fields)
+    update = StatusUpdate(job.id, job.arcstate, ARCSTATE_OF.get(rest_state), report, error=error)
+    if rest_state == RestState.FAILED:
+        update = _failed(job, info, settings, update)
     elif rest_state not in ARCSTATE_OF:
         log.warning("job %s: unknown CE state %r", job.ce_id, info.state)
-        arcstate = None
+        update = replace(update, arcstate=None)
 
     limit = settings.max_state_times.get(str(new_state).lower())
-    if arcstate is None or arcstate == job.arcstate:
+    if update.arcstate is None or update.arcstate == job.arcstate:
         if limit and state_since is not None and now - state_since > timedelta(seconds=limit):
             log.info("job %s: %s for more than %d s; cancelling", job.ce_id, new_state, limit)
-            return StatusUpdate(job.id, job.arcstate, "tocancel", fields)
-        return StatusUpdate(job.id, job.arcstate, None, fields)
-    return StatusUpdate(job.id, job.arcstate, arcstate, fields)
+            return replace(update, arcstate=ArcState.TOCANCEL)
+        return replace(update, arcstate=None)
+    return update
 
 
-def _failed(job: ArcJob, info: ARCJob, settings: EngineSettings,
-            fields: dict[str, Any]) -> tuple[str, dict[str, Any]]:
+def _failed(job: ArcJob, info: ARCJob, settings: EngineSettings, update: StatusUpdate) -> StatusUpdate:
+    """A failed job goes to a rerun, a resubmission or ``failed``."""
     errors = ";".join(info.errors)
+    undefined = replace(update.report, state=DisplayState.UNDEFINED)
     if (info.restart_state or "").upper() in RERUN_RESTART_STATES and NO_RERUN_ERROR not in errors:
-        return "torerun", {**fields, "State": "Undefined"}
+        return replace(update, arcstate=ArcState.TORERUN, report=undefined)
     if (job.attemptsleft or 0) > 0 and any(pattern in errors for pattern in settings.resubmit_errors):
-        return "toresubmit", {**fields, "State": "Undefined", "attemptsleft": (job.attemptsleft or 0) - 1}
-    return "failed", fields
+        left = (job.attemptsleft or 0) - 1
+        return replace(update, arcstate=ArcState.TORESUBMIT, report=undefined, attemptsleft=left)
+    return replace(update, arcstate=ArcState.FAILED)
 
 
 def status_cycle(context: EngineContext, cluster: str) -> int:
@@ -168,9 +186,9 @@ def status_cycle(context: EngineContext, cluster: str) -> int:
                 update = decide(job, result.value, context.settings, now)
                 updates.append(update if listed is None else missing_rule(job, update, listed, context.settings, now))
             elif isinstance(result.error, ARCHTTPError) and result.error.status == 404:
-                gone = "cancelled" if job.arcstate == "cancelling" else "tocancel"
+                gone = ArcState.CANCELLED if job.arcstate == ArcState.CANCELLING else ArcState.TOCANCEL
                 log.info("job %s (%s): the CE does not know it; %s", job.appjobid, job.ce_id, gone)
-                updates.append(StatusUpdate(job.id, job.arcstate, gone, {}))
+                updates.append(StatusUpdate(job.id, job.arcstate, gone))
             else:
                 context.metrics.error(cluster, result.error or ARCHTTPError(0, "no result"))
                 unchecked.append(job)
@@ -200,37 +218,46 @@ def _listed(context: EngineContext, rest: ARCRest, cluster: str, proxyid: int) -
     return frozenset(entry.id for entry in rest.get_jobs_list())
 
 
-def missing_rule(job: ArcJob, update: StatusUpdate, listed: frozenset[str], settings: EngineSettings,
-                 now: datetime) -> StatusUpdate:
+def missing_rule(
+    job: ArcJob, update: StatusUpdate, listed: frozenset[str], settings: EngineSettings, now: datetime
+) -> StatusUpdate:
     """aCT's rule for jobs the CE answers for but no longer lists: a job
     missing from the list for ``timeouts.missing`` is cancelled (a
     ``cancelling`` one at once: its kill is done); the clock restarts when
     the job is listed again. A job the update already moves on is left to it."""
     if job.ce_id in listed:
-        return update if job.missingsince is None else replace(update, fields={**update.fields, "missingsince": None})
+        return update if job.missingsince is None else replace(update, missingsince=None)
     if update.arcstate is not None and update.arcstate != job.arcstate:
         return update
-    if job.arcstate == "cancelling":
-        return replace(update, arcstate="cancelled")
+    if job.arcstate == ArcState.CANCELLING:
+        return replace(update, arcstate=ArcState.CANCELLED)
     since = job.missingsince or now
     limit = settings.timeouts.of("missing")
     if now - since >= limit:
         log.info("job %s (%s): not in the CE's job list for %s; cancelling", job.appjobid, job.ce_id, now - since)
-        return replace(update, arcstate="tocancel", fields={
-            **update.fields, "Error": f"missing from the CE's job list for {int(limit.total_seconds())} s; cancelled"})
-    return replace(update, fields={**update.fields, "missingsince": since})
+        return replace(
+            update,
+            arcstate=ArcState.TOCANCEL,
+            error=f"missing from the CE's job list for {int(limit.total_seconds())} s; cancelled",
+        )
+    return replace(update, missingsince=since)
 
 
 def _mark_lost(context: EngineContext, cluster: str, jobs: Sequence[ArcJob], now: datetime) -> None:
     """Jobs that could not be checked: lost after ``timeouts.lost`` without a
     successful check (a cancelling job is then cancelled); the others are
     released for the next cycle."""
-    lost, _ = split_timed_out(context, jobs, "lost")
+    lost, _ = split_timed_out(context, jobs, ArcState.LOST)
     if lost:
-        log.warning("%s: %d job(s) not heard of for %s: lost", cluster, len(lost),
-                    context.settings.timeouts.of("lost"))
-    context.store.apply_status_updates([
-        StatusUpdate(job.id, job.arcstate, "cancelled" if job.arcstate == "cancelling" else "lost", {})
-        for job in lost
-    ])
+        log.warning(
+            "%s: %d job(s) not heard of for %s: lost", cluster, len(lost), context.settings.timeouts.of(ArcState.LOST)
+        )
+    context.store.apply_status_updates(
+        [
+            StatusUpdate(
+                job.id, job.arcstate, ArcState.CANCELLED if job.arcstate == ArcState.CANCELLING else ArcState.LOST
+            )
+            for job in lost
+        ]
+    )
     context.store.release([job.id for job in jobs if job not in lost], context.owner)

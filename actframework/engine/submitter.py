@@ -5,17 +5,23 @@ Per cycle and cluster: work out how many jobs the site takes (``maxjobs``,
 groups of waiting jobs (:mod:`actframework.engine.fairshare`), claim each
 group's share of the ``tosubmit`` jobs whose cluster list holds this
 cluster (they become ``submitting`` with a fresh submission token, committed
-before anything is sent), then per job owner: get the shared delegation,
-prepare the descriptions (the storage backend rewrites them; each job's
-name carries its token), one bulk POST, and then, in this order:
+before anything is sent), then per job owner, the owners in parallel: get
+the shared delegation,
+prepare the descriptions (each job's name carries its token), one bulk POST per description language (A-REX
+reads one language per request, and translating xRSL into ADL or back
+would lose what only one of them can say; when the CE refuses or does not
+answer one language's POST, the other's jobs wait untried for the next
+cycle, while jobs it refuses one by one hold back no one), and then, per
+POST, in this order:
 
 1. the CE ids are stored (still ``submitting``, lease kept) in one
    transaction, before any upload: a crash from here on leaves rows that
    name their CE job;
-2. the inputs are staged through the storage backend (``actstore`` uploads
-   them from the data directory into the CE session);
+2. the inputs the server holds are uploaded from the data directory into
+   the CE sessions (:mod:`actframework.arc.host_files`; inputs on a storage
+   backend are URLs that the CE fetches itself);
 3. the jobs become ``submitted`` (or stay ``tocancel`` if the user killed
-   them meanwhile: the kill is not lost, act-spec §F.2).
+   them meanwhile: the kill is not lost).
 
 A POST that got no answer, or an answer that cannot be read (a proxy's
 error page, JSON cut short), may or may not have created the jobs; those
@@ -37,35 +43,46 @@ import logging
 import secrets
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from datetime import timedelta
 from pathlib import Path
 
-from actframework import xrsl
+from actframework import jobdesc
 from actframework.arc import ARCRest, display_state, split_cluster_url
-from actframework.arc.submit import PreparedJob, prepare_job
+from actframework.arc.host_files import upload_inputs
+from actframework.arc.states import RestState
+from actframework.arc.submit import PreparedJob, post_jobs, prepare_job
+from actframework.db import CredentialKind
 from actframework.db.records import ArcJob, StatusUpdate, SubmissionRecord
+from actframework.engine.ce import check_rest_1_0_job
 from actframework.engine.context import EngineContext, by_proxy, due_warning
 from actframework.engine.fairshare import share_slots
 from actframework.errors import (
     ActError,
+    ARCAuthError,
     ARCHTTPError,
     ARCResponseError,
     CEUnreachableError,
+    ClusterCredentialError,
+    CredentialUnavailableError,
     InputFileError,
-    ProxyUnavailableError,
+    JobDescriptionError,
     StorageError,
     TransportError,
-    XRSLError,
 )
-from actframework.hookspecs import InputFile
+from actframework.jobstates import ArcState
 
 log = logging.getLogger(__name__)
 
 #: What goes back to ``tosubmit`` loses what the last attempt left behind.
 CLEARED_SUBMISSION_FIELDS = {
-    "cluster": "", "IDFromEndpoint": None, "JobID": None, "DelegationID": None, "State": None,
-    "refusedsince": None, "missingsince": None,
+    "cluster": "",
+    "IDFromEndpoint": None,
+    "JobID": None,
+    "DelegationID": None,
+    "State": None,
+    "refusedsince": None,
+    "missingsince": None,
 }
 
 
@@ -80,11 +97,6 @@ def name_has_token(ce_name: str | None, token: str | None, arc_id: int) -> bool:
     return bool(ce_name and token) and f"actf:{token}:{arc_id}" in (ce_name or "").split()
 
 
-def job_url(rest: ARCRest, ce_id: str) -> str:
-    """aCT's ``JobID``: the job's REST URL on the CE."""
-    return f"{rest.http.base_url}{rest.api}/jobs/{ce_id}"
-
-
 @dataclass(frozen=True)
 class Prepared:
     job: ArcJob
@@ -93,51 +105,83 @@ class Prepared:
 
 
 def prepare_for_ce(
-    context: EngineContext, job: ArcJob, text: str, *, queue: str | None,
-    delegation_id: str | None, legacy: bool,
+    context: EngineContext,
+    job: ArcJob,
+    text: str,
+    *,
+    queue: str | None,
+    delegation_id: str | None,
+    legacy: bool,
 ) -> Prepared:
-    """One stored description made ready for ``job.cluster``: rewritten by the
-    storage backend, named with the job's token, prepared as ``arcsub`` does.
-    Raises XRSLError, InputFileError or StorageError for a job that cannot go."""
-    storage_job = context.storage_job(job, text)
-    text = context.storage.rewrite_description(context.storage_context(job.proxyid or 0, None), storage_job, ())
-    parsed = xrsl.parse(text)
-    if len(parsed) != 1:
-        raise XRSLError(f"the description holds {len(parsed)} jobs")
-    description = parsed[0]
-    name = description.get_string("jobname")
-    description.set("jobname", token_name(name, job.submissiontoken or "", job.id))
-    prepared = prepare_job(description, input_dir=input_dir(context, job), queue=queue,
-                           delegation_id=delegation_id, into_description=legacy)
+    """One stored description (as the client's storage backend rewrote it)
+    made ready for ``job.cluster``: named with the job's token, prepared as
+    ``arcsub`` does. Raises JobDescriptionError, InputFileError or
+    StorageError for a job that cannot go."""
+    description = jobdesc.parse_one(text)
+    name = description.name
+    description.set_name(token_name(name, job.submissiontoken or "", job.id))
+    prepared = prepare_job(
+        description,
+        input_dir=input_dir(context, job),
+        queue=queue,
+        delegation_id=delegation_id,
+        into_description=legacy,
+    )
     return Prepared(job, prepared, name)
 
 
 def stage_inputs(context: EngineContext, rest: ARCRest, item: Prepared, ce_id: str) -> None:
-    """Stage one created job's inputs through the storage backend."""
+    """Upload one created job's server-held inputs into its CE session."""
     if not item.prepared.uploads:
         return
-    storage_job = replace(context.storage_job(item.job, "", [InputFile(n, str(p)) for n, p in item.prepared.uploads]),
-                          ce_id=ce_id)
-    context.storage.stage_inputs(context.storage_context(item.job.proxyid or 0, rest), storage_job)
+    root = input_dir(context, item.job)
+    upload_inputs(rest, ce_id, context.storage_job(item.job).id, root, item.prepared.uploads)
 
 
-def stage_all(context: EngineContext, rest: ARCRest, items: Sequence[tuple[Prepared, str]]) -> dict[int, str]:
-    """Stage inputs of many jobs in parallel; arc id → error text for failures."""
+def stage_all(
+    context: EngineContext, rest: ARCRest, items: Sequence[tuple[Prepared, str]]
+) -> tuple[dict[int, str], list[int]]:
+    """Stage inputs of many jobs in parallel: (arc id → error text for
+    jobs whose staging failed, ids of jobs whose CE gave no answer).
+
+    A CE that gave no HTTP answer (a dropped connection, a failed TLS
+    handshake, a timeout) is trouble of the moment, not of the job: such
+    jobs are released as they are, ``submitting`` with their CE id, and the
+    reconciliation stages their inputs again once the CE answers."""
     failures: dict[int, str] = {}
+    unreached: list[int] = []
 
     def one(entry: tuple[Prepared, str]) -> None:
         item, ce_id = entry
         try:
             stage_inputs(context, rest, item, ce_id)
         except (ActError, OSError) as exc:
-            failures[item.job.id] = f"staging inputs failed: {exc}"
             context.metrics.error(item.job.cluster or "", exc)
+            if _no_answer(exc):
+                unreached.append(item.job.id)
+            else:
+                failures[item.job.id] = f"staging inputs failed: {exc}"
 
     waiting = [entry for entry in items if entry[0].prepared.uploads]
     if waiting:
         with ThreadPoolExecutor(max_workers=min(len(waiting), context.settings.transfer_workers)) as pool:
             list(pool.map(one, waiting))
-    return failures
+    if unreached:
+        log.warning(
+            "%d job(s): the CE gave no answer while their inputs went up; staging them again later", len(unreached)
+        )
+        context.store.release(unreached, context.owner)
+    return failures, unreached
+
+
+def _no_answer(exc: BaseException) -> bool:
+    """Whether ``exc`` (or what it wraps) is a request that got no HTTP answer."""
+    seen: BaseException | None = exc
+    while seen is not None:
+        if isinstance(seen, TransportError):
+            return True
+        seen = seen.__cause__
+    return False
 
 
 def site_limit(context: EngineContext, cluster: str) -> int:
@@ -145,11 +189,12 @@ def site_limit(context: EngineContext, cluster: str) -> int:
     site = context.settings.site(cluster)
     if site.offline:
         return 0
-    limit = min(site.maxjobs - context.store.count_jobs_on_cluster(cluster), context.settings.submit_batch)
+    batches = context.settings.submit_batch * context.settings.submit_batches_at_once
+    limit = min(site.maxjobs - context.store.count_occupying(cluster), batches)
     if site.queue_fraction is not None:
         counts = context.store.counts_by_state(cluster)
-        queued = counts.get("submitted", 0) + counts.get("submitting", 0)
-        allowed = int(site.queue_fraction * counts.get("running", 0)) + site.queue_offset - queued
+        queued = counts.get(ArcState.SUBMITTED, 0) + counts.get(ArcState.SUBMITTING, 0)
+        allowed = int(site.queue_fraction * counts.get(ArcState.RUNNING, 0)) + site.queue_offset - queued
         limit = min(limit, allowed)
     return max(0, limit)
 
@@ -162,7 +207,8 @@ def submit_cycle(context: EngineContext, cluster: str) -> int:
     The cycle's limit is shared among the groups of waiting jobs by
     :func:`~actframework.engine.fairshare.share_slots`; each group's share
     is claimed separately (its jobs by priority, then age), and then each
-    owner's claimed jobs go to the CE in one bulk request."""
+    owner's claimed jobs go to the CE in one bulk request
+    (:func:`submit_owners`)."""
     limit = site_limit(context, cluster)
     if limit <= 0:
         return 0
@@ -174,11 +220,47 @@ def submit_cycle(context: EngineContext, cluster: str) -> int:
     token = secrets.token_hex(8)
     jobs: list[ArcJob] = []
     for (proxyid, label), count in shares.items():
-        jobs += store.claim_for_submit(cluster, count, context.owner, context.lease,
-                                       proxyid=proxyid, fairshare=label, token=token)
+        jobs += store.claim_for_submit(
+            cluster, count, context.owner, context.lease, proxyid=proxyid, fairshare=label, token=token
+        )
+    return submit_owners(context, cluster, by_proxy(jobs))
+
+
+#: Most batches of one cycle that go to a CE at the same time (owners and
+#: each owner's batches, see ``submit_batches_at_once``).
+OWNERS_AT_ONCE = 8
+
+
+def submit_owners(context: EngineContext, cluster: str, groups: dict[int, list[ArcJob]]) -> int:
+    """Submit each owner's claimed jobs in batches of ``submit_batch``, the
+    batches in parallel, and return how many jobs moved on.
+
+    In parallel because each batch is a POST and the uploads: one after
+    another, the first owners' jobs would be on the CE seconds before the
+    last owners', and the shares that fair share dealt evenly would not be
+    even on the CE; and an owner's second batch is on its way while the CE
+    works on the first. Every batch runs to its end even when another fails
+    (no claimed job is left waiting for its lease); the first CE error is
+    raised afterwards so that the runner backs off."""
+    size = context.settings.submit_batch
+    batches = [
+        (proxyid, group[start : start + size])
+        for proxyid, group in groups.items()
+        for start in range(0, len(group), size)
+    ]
+    if len(batches) <= 1:
+        return sum(_submit_group(context, cluster, proxyid, group) for proxyid, group in batches)
     moved = 0
-    for proxyid, group in by_proxy(jobs).items():
-        moved += _submit_group(context, cluster, proxyid, group)
+    first_error: CEUnreachableError | None = None
+    with ThreadPoolExecutor(max_workers=min(len(batches), OWNERS_AT_ONCE)) as pool:
+        futures = [pool.submit(_submit_group, context, cluster, proxyid, group) for proxyid, group in batches]
+        for future in futures:
+            try:
+                moved += future.result()
+            except CEUnreachableError as exc:
+                first_error = first_error or exc
+    if first_error is not None:
+        raise first_error
     return moved
 
 
@@ -191,22 +273,24 @@ def expire_waiting_cycle(context: EngineContext, _cluster: str = "") -> int:
     store = context.store
     now = store.now()
     settings = context.settings
-    timeout = settings.timeouts.of("tosubmit")
+    timeout = settings.timeouts.of(ArcState.TOSUBMIT)
     max_queue = timedelta(seconds=settings.max_queue_time) if settings.max_queue_time else None
-    jobs = store.waiting_too_long(refused_before=now - timeout,
-                                  created_before=now - max_queue if max_queue else None,
-                                  limit=settings.cancel_batch)
+    jobs = store.waiting_too_long(
+        refused_before=now - timeout, created_before=now - max_queue if max_queue else None, limit=settings.cancel_batch
+    )
     updates = []
     for job in jobs:
         if job.refusedsince is not None and job.refusedsince < now - timeout:
-            reason = (f"no cluster accepted the job within {int(timeout.total_seconds())} s"
-                      f" (last refusal: {job.attributes.get('Error') or 'unknown'})")
+            reason = (
+                f"no cluster accepted the job within {int(timeout.total_seconds())} s"
+                f" (last refusal: {job.attributes.get('Error') or 'unknown'})"
+            )
         else:
             reason = f"not submitted within max_queue_time ({settings.max_queue_time} s)"
         log.info("job %s (%s): %s; cancelled", job.appjobid, job.id, reason)
-        updates.append(StatusUpdate(job.id, "tosubmit", "cancelled", {"Error": reason}))
+        updates.append(StatusUpdate(job.id, ArcState.TOSUBMIT, ArcState.CANCELLED, error=reason))
     applied = store.apply_status_updates(updates)
-    context.metrics.moved("submit", "", "cancelled", len(applied))
+    context.metrics.moved("submit", "", ArcState.CANCELLED, len(applied))
     return len(applied)
 
 
@@ -220,11 +304,13 @@ def may_have_created(error: ActError) -> bool:
     created jobs on the CE: no answer came, the answer could not be read,
     or a gateway in front of the CE lost it."""
     return isinstance(error, (TransportError, ARCResponseError)) or (
-        isinstance(error, ARCHTTPError) and error.status in GATEWAY_STATUSES)
+        isinstance(error, ARCHTTPError) and error.status in GATEWAY_STATUSES
+    )
 
 
-def back_to_tosubmit(context: EngineContext, jobs: Sequence[ArcJob], reason: str | None = None,
-                     *, refused: bool = False) -> None:
+def back_to_tosubmit(
+    context: EngineContext, jobs: Sequence[ArcJob], reason: str | None = None, *, refused: bool = False
+) -> None:
     """``submitting`` jobs that no CE holds are ``tosubmit`` again, for any
     cluster of their list, with what the attempt left behind cleared and
     ``reason`` as their ``Error``. ``refused``: a cluster said no (or lost
@@ -232,23 +318,33 @@ def back_to_tosubmit(context: EngineContext, jobs: Sequence[ArcJob], reason: str
     already runs; jobs that only could not be tried keep their clock."""
     fields = {**CLEARED_SUBMISSION_FIELDS, "Error": reason[:1024] if reason else None}
     first = [job.id for job in jobs if refused and job.refusedsince is None]
-    context.store.set_arcstate(first, "tosubmit", {"submitting"},
-                               fields={**fields, "refusedsince": context.store.now()})
-    context.store.set_arcstate([job.id for job in jobs if job.id not in first], "tosubmit", {"submitting"},
-                               fields={key: value for key, value in fields.items() if key != "refusedsince"})
+    context.store.set_arcstate(
+        first, ArcState.TOSUBMIT, {ArcState.SUBMITTING}, fields={**fields, "refusedsince": context.store.now()}
+    )
+    context.store.set_arcstate(
+        [job.id for job in jobs if job.id not in first],
+        ArcState.TOSUBMIT,
+        {ArcState.SUBMITTING},
+        fields={key: value for key, value in fields.items() if key != "refusedsince"},
+    )
 
 
 def _submit_group(context: EngineContext, cluster: str, proxyid: int, jobs: list[ArcJob]) -> int:
     """Submit one owner's jobs; returns how many moved on (not back to tosubmit)."""
     store = context.store
     try:
+        credential = context.ce.credential_for(cluster, proxyid)
         rest = context.ce.client(cluster, proxyid)
         delegation_id = context.ce.delegation(cluster, proxyid)
-    except ProxyUnavailableError as exc:
+    except (CredentialUnavailableError, ARCAuthError) as exc:
+        # The owner's credential cannot serve this cluster: their jobs wait
+        # (expired, wrong audience) or go back for another cluster of their
+        # list (this cluster refused it, or takes the other kind).
+        reason = context.ce.refusal(cluster, proxyid, exc) if isinstance(exc, ARCAuthError) else str(exc)
         if due_warning((cluster, proxyid)):
-            log.warning("%s: cannot submit jobs of proxy %s: %s", cluster, proxyid, exc)
+            log.warning("%s: cannot submit jobs of proxy %s: %s", cluster, proxyid, reason)
         context.metrics.error(cluster, exc)
-        back_to_tosubmit(context, jobs, str(exc))
+        back_to_tosubmit(context, jobs, reason, refused=isinstance(exc, (ClusterCredentialError, ARCAuthError)))
         return 0
     except ActError as exc:  # logged by the runner
         context.metrics.error(cluster, exc)
@@ -265,29 +361,76 @@ def _submit_group(context: EngineContext, cluster: str, proxyid: int, jobs: list
         try:
             text = texts.get(job.id)
             if text is None:
-                raise XRSLError("the job has no description")
-            ready.append(prepare_for_ce(context, job, text, queue=queue, delegation_id=delegation_id, legacy=legacy))
-        except (XRSLError, InputFileError, StorageError) as exc:
+                raise JobDescriptionError("the job has no description")
+            item = prepare_for_ce(context, job, text, queue=queue, delegation_id=delegation_id, legacy=legacy)
+            if legacy and credential.kind is CredentialKind.TOKEN:
+                check_rest_1_0_job(cluster, item.prepared)
+            ready.append(item)
+        except (JobDescriptionError, InputFileError, StorageError) as exc:
             log.warning("job %s (%s): not submittable: %s", job.appjobid, job.id, exc)
-            refused.append(SubmissionRecord(job.id, "cancelled", {"Error": str(exc)}))
+            refused.append(SubmissionRecord(job.id, ArcState.CANCELLED, {"Error": str(exc)}))
+        except ClusterCredentialError as exc:  # another cluster of its list may take it
+            log.info("job %s (%s): not for %s: %s", job.appjobid, job.id, cluster, exc)
+            context.metrics.error(cluster, exc)
+            back_to_tosubmit(context, [job], str(exc), refused=True)
     if refused:
         store.record_submissions(refused)
-        context.metrics.moved("submit", cluster, "cancelled", len(refused))
+        context.metrics.moved("submit", cluster, ArcState.CANCELLED, len(refused))
     if not ready:
         return len(refused)
 
-    document = xrsl.unparse([item.prepared.description for item in ready])
+    moved = len(refused)
+    refusals: list[CEUnreachableError] = []
+    batches = list(jobdesc.by_language(ready, lambda item: item.prepared.description.language).values())
+    for number, batch in enumerate(batches):
+        try:
+            accepted, refusal = _post_batch(
+                context, rest, cluster, proxyid, batch, queue=queue, delegation_id=delegation_id
+            )
+        except CEUnreachableError as exc:
+            # The CE did not take this POST: the other language's would fare
+            # no better (and could wait as long for an answer). Not tried.
+            back_to_tosubmit(context, [item.job for later in batches[number + 1 :] for item in later], str(exc))
+            raise
+        moved += accepted
+        refusals += [refusal] if refusal is not None else []
+    if refusals:  # the jobs are tosubmit again: do not offer them to this CE at once
+        raise refusals[0]
+    return moved
+
+
+def _post_batch(
+    context: EngineContext,
+    rest: ARCRest,
+    cluster: str,
+    proxyid: int,
+    ready: list[Prepared],
+    *,
+    queue: str | None,
+    delegation_id: str | None,
+) -> tuple[int, CEUnreachableError | None]:
+    """One bulk POST of prepared jobs of one language, then the steps of
+    the module doc. Returns how many moved on, and the error to raise once
+    every batch is done when the CE refused some of the jobs. Raises
+    CEUnreachableError when the CE refused or did not answer the POST."""
+    store = context.store
     try:
-        created = rest.create_jobs(document, queue=None if legacy else queue,
-                                   delegation_id=None if legacy else delegation_id)
+        created = post_jobs(rest, [item.prepared for item in ready], queue=queue, delegation_id=delegation_id)
+    except ARCAuthError as exc:  # the owner's credential, not the CE, is the problem: no back-off
+        context.metrics.error(cluster, exc)
+        reason = context.ce.refusal(cluster, proxyid, exc)
+        log.warning("%s: the CE refused the credential of proxy %s: %s", cluster, proxyid, exc)
+        back_to_tosubmit(context, [item.job for item in ready], reason, refused=True)
+        return 0, None
     except ActError as exc:
         context.metrics.error(cluster, exc)
         if may_have_created(exc):
             # The CE may have created the jobs before the connection broke or
             # its answer was garbled: let reconciliation look for their tokens
             # instead of submitting twice.
-            log.warning("%s: bulk submission got no usable answer (%s); reconciling %d job(s)",
-                        cluster, exc, len(ready))
+            log.warning(
+                "%s: bulk submission got no usable answer (%s); reconciling %d job(s)", cluster, exc, len(ready)
+            )
             context.ce.forget(cluster, proxyid)
             store.release([item.job.id for item in ready], context.owner)
             raise CEUnreachableError(str(exc)) from exc
@@ -297,7 +440,7 @@ def _submit_group(context: EngineContext, cluster: str, proxyid: int, jobs: list
     if len(created) != len(ready):
         log.error("%s: %d results for %d jobs; reconciling them", cluster, len(created), len(ready))
         store.release([item.job.id for item in ready], context.owner)
-        return len(refused)
+        return 0, None
 
     accepted: list[tuple[Prepared, str]] = []
     records: list[SubmissionRecord] = []
@@ -306,15 +449,21 @@ def _submit_group(context: EngineContext, cluster: str, proxyid: int, jobs: list
     for item, result in zip(ready, created, strict=True):
         if result.ok and result.value is not None:
             accepted.append((item, result.value.id))
-            records.append(SubmissionRecord(item.job.id, "submitting", {
-                "IDFromEndpoint": result.value.id,
-                "JobID": job_url(rest, result.value.id),
-                "DelegationID": delegation_id,
-                "State": display_state(result.value.state or "ACCEPTING"),
-                "Name": item.name,
-                "Error": None,
-                "refusedsince": None,
-            }))
+            records.append(
+                SubmissionRecord(
+                    item.job.id,
+                    ArcState.SUBMITTING,
+                    {
+                        "IDFromEndpoint": result.value.id,
+                        "JobID": rest.job_url(result.value.id),
+                        "DelegationID": delegation_id,
+                        "State": display_state(result.value.state or RestState.ACCEPTING),
+                        "Name": item.name,
+                        "Error": None,
+                        "refusedsince": None,
+                    },
+                )
+            )
         elif isinstance(result.error, ARCResponseError):  # it may exist on the CE
             context.metrics.error(cluster, result.error)
             unreadable.append(item.job)
@@ -324,30 +473,36 @@ def _submit_group(context: EngineContext, cluster: str, proxyid: int, jobs: list
             rejected.append((item.job, str(error)))
     store.record_submissions(records, keep_lease=True)
     if unreadable:
-        log.warning("%s: the results of %d job(s) cannot be read (%s); reconciling them", cluster,
-                    len(unreadable), next(r.error for r in created if isinstance(r.error, ARCResponseError)))
+        log.warning(
+            "%s: the results of %d job(s) cannot be read (%s); reconciling them",
+            cluster,
+            len(unreadable),
+            next(r.error for r in created if isinstance(r.error, ARCResponseError)),
+        )
         store.release([job.id for job in unreadable], context.owner)
     for job, reason in rejected:
         log.warning("job %s (%s): %s refused it: %s", job.appjobid, job.id, cluster, reason)
         back_to_tosubmit(context, [job], reason, refused=True)
 
-    failures = stage_all(context, rest, accepted)
-    finish_submissions(context, cluster, [item.job for item, _ in accepted], failures)
-    if rejected:  # the jobs are tosubmit again: do not offer them to this CE at once
-        raise CEUnreachableError(f"the CE refused {len(rejected)} job(s): {rejected[0][1]}")
-    return len(refused) + len(accepted)
+    failures, unreached = stage_all(context, rest, accepted)
+    finish_submissions(context, cluster, [item.job for item, _ in accepted if item.job.id not in unreached], failures)
+    if rejected:
+        return len(accepted), CEUnreachableError(f"the CE refused {len(rejected)} job(s): {rejected[0][1]}")
+    return len(accepted), None
 
 
 def finish_submissions(context: EngineContext, cluster: str, jobs: Sequence[ArcJob], failures: dict[int, str]) -> None:
     """Jobs whose inputs are staged become ``submitted``; those whose
     staging failed are killed (``tocancel``: the CE job exists)."""
-    done = [SubmissionRecord(job.id, "submitted") for job in jobs if job.id not in failures]
+    done = [SubmissionRecord(job.id, ArcState.SUBMITTED) for job in jobs if job.id not in failures]
     context.store.record_submissions(done)
     for arc_id, reason in failures.items():
         log.warning("job %s: %s; killing it", arc_id, reason)
-        context.store.set_arcstate([arc_id], "tocancel", {"submitting", "tocancel"}, fields={"Error": reason[:1024]})
-    context.metrics.moved("submit", cluster, "submitted", len(done))
-    context.metrics.moved("submit", cluster, "tocancel", len(failures))
+        context.store.set_arcstate(
+            [arc_id], ArcState.TOCANCEL, {ArcState.SUBMITTING, ArcState.TOCANCEL}, fields={"Error": reason[:1024]}
+        )
+    context.metrics.moved("submit", cluster, ArcState.SUBMITTED, len(done))
+    context.metrics.moved("submit", cluster, ArcState.TOCANCEL, len(failures))
     if done:
         log.info("%s: submitted %d job(s)", cluster, len(done))
 

@@ -1,10 +1,11 @@
-"""The application factory and what every request shares.
+"""The application factory: the store, the configuration, the routes.
 
 The job store and configuration live on ``app.state``; routes get them (and
-the caller's proxy id) through the dependencies below, never from globals,
-so tests and ``actd serve`` build apps the same way. Routes are plain
-(synchronous) functions: FastAPI runs them on its thread pool, and the store
-is synchronous.
+the caller's proxy id) through the dependencies of
+:mod:`actframework.server.deps`, never from globals, so tests and
+``actd serve`` build apps the same way. Routes are plain (synchronous)
+functions: FastAPI runs them on its thread pool, and the store is
+synchronous.
 """
 
 from __future__ import annotations
@@ -14,45 +15,19 @@ import time
 import uuid
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from dataclasses import dataclass
 
-from fastapi import Depends, FastAPI, Request
+from fastapi import FastAPI, Request
 
 from actframework import __version__
-from actframework.config import ServerConfig
 from actframework.db import JobStore, open_store
-from actframework.server.auth import bearer_token, decode_token
-from actframework.server.errors import APIError, install_error_handlers
+from actframework.server.errors import install_error_handlers
 from actframework.server.files import remove_stale_uploads
+from actframework.server.metrics import ServerMetrics
+from actframework.server.routes import register_routes
+from actframework.server.routes.tokens import token_verifier
+from actframework.server_config import ServerConfig
 
 log = logging.getLogger("actframework.server")
-
-
-@dataclass(frozen=True)
-class Caller:
-    """The authenticated owner of a request: every job query is scoped to ``proxyid``."""
-
-    proxyid: int
-    dn: str
-
-
-def get_store(request: Request) -> JobStore:
-    return request.app.state.store
-
-
-def get_config(request: Request) -> ServerConfig:
-    return request.app.state.config
-
-
-def current_caller(request: Request, store: JobStore = Depends(get_store),
-                   config: ServerConfig = Depends(get_config)) -> Caller:
-    """The proxy the request's token stands for, which must exist and be unexpired."""
-    proxyid = decode_token(config.jwt_secret, bearer_token(request))
-    record = store.get_proxy(proxyid)
-    if record is None or record.expirytime is None or record.expirytime <= store.now():
-        raise APIError(401, "Proxy from token does not exist in database or is expired")
-    request.state.dn = record.dn or ""
-    return Caller(proxyid, record.dn or "")
 
 
 def create_app(config: ServerConfig, store: JobStore | None = None) -> FastAPI:
@@ -72,12 +47,15 @@ def create_app(config: ServerConfig, store: JobStore | None = None) -> FastAPI:
             if own:
                 app.state.store.close()
 
-    app = FastAPI(title="actframework aCT REST API", version=__version__, lifespan=lifespan,
-                  docs_url=None, redoc_url=None)
+    app = FastAPI(
+        title="actframework aCT REST API", version=__version__, lifespan=lifespan, docs_url=None, redoc_url=None
+    )
     app.state.config = config
+    app.state.token_verifier = token_verifier(config)
     if store is not None:
         app.state.store = store
     install_error_handlers(app)
+    app.state.metrics = metrics = ServerMetrics()
 
     @app.middleware("http")
     async def log_requests(request: Request, call_next):  # type: ignore[no-untyped-def]
@@ -85,6 +63,11 @@ def create_app(config: ServerConfig, store: JobStore | None = None) -> FastAPI:
         started = time.monotonic()
         response = await call_next(request)
         response.headers["X-Request-ID"] = request_id
+        duration = time.monotonic() - started
+        # The route's template, set on the scope by the router when one matched.
+        metrics.observe(
+            request.method, getattr(request.scope.get("route"), "path", None), response.status_code, duration
+        )
         log.info(
             "request",
             extra={
@@ -93,12 +76,10 @@ def create_app(config: ServerConfig, store: JobStore | None = None) -> FastAPI:
                 "method": request.method,
                 "route": request.url.path,
                 "status": response.status_code,
-                "duration_ms": round((time.monotonic() - started) * 1000, 1),
+                "duration_ms": round(duration * 1000, 1),
             },
         )
         return response
-
-    from actframework.server.routes import register_routes
 
     register_routes(app)
     return app

@@ -8,7 +8,7 @@ all is a 401 here, not aCT's 500.
 
 from __future__ import annotations
 
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 import jwt
 from fastapi import Request
@@ -53,7 +53,7 @@ def _int_claim(claims: dict[str, object], name: str) -> int | None:
 
 def _encode(claims: dict[str, object], secret: str, expires: datetime) -> str:
     if expires.tzinfo is None:
-        expires = expires.replace(tzinfo=timezone.utc)
+        expires = expires.replace(tzinfo=UTC)
     return jwt.encode({**claims, "exp": expires}, secret, algorithm=ALGORITHM)
 
 

@@ -62,10 +62,11 @@ def install_error_handlers(app: FastAPI) -> None:
         # A restart of the database is an operational event, not a bug: one
         # line in the log, and an answer clients know to retry.
         log.warning("%s %s: %s", request.method, request.url.path, exc)
-        return JSONResponse({"msg": "The job database is unavailable; try again later"},
-                            status_code=503, headers={"Retry-After": "5"})
+        return JSONResponse(
+            {"msg": "The job database is unavailable; try again later"}, status_code=503, headers={"Retry-After": "5"}
+        )
 
     @app.exception_handler(Exception)
     async def _unexpected(request: Request, exc: Exception) -> JSONResponse:
-        log.exception("unhandled error on %s %s", request.method, request.url.path)
+        log.error("unhandled error on %s %s", request.method, request.url.path, exc_info=exc)
         return error_response(500, "Server error")

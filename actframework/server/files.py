@@ -3,7 +3,7 @@
 Paths in upload and download URLs come from users, so each is checked twice:
 lexically (no empty, ``.`` or ``..`` components, not absolute, no NUL) and
 after resolving symlinks (the real path must stay inside the job's
-directory). aCT did neither (act-spec §F.17).
+directory). aCT did neither.
 
 Uploads are written to a temporary file next to their target and renamed
 into place only when complete, so a file a job is about to be submitted with
@@ -11,8 +11,9 @@ is never half-written, and an aborted or oversized upload, or one that finds
 the disk full, leaves nothing behind. A server killed mid-upload cannot
 remove its temporary file; the name carries the server process's
 ``<host>:<pid>``, and a server starting on the data directory removes those
-of dead processes of its host (:func:`remove_stale_uploads`). Results are read in chunks and zips are built while they are being
-sent: no file or archive is ever held in memory as a whole.
+of dead processes of its host (:func:`remove_stale_uploads`). Results are
+read in chunks and zips are built while they are being sent: no file or
+archive is ever held in memory as a whole.
 """
 
 from __future__ import annotations
@@ -24,7 +25,7 @@ import tempfile
 import zipfile
 from collections.abc import AsyncIterable, Iterator, Sequence
 from pathlib import Path
-from typing import BinaryIO, Final
+from typing import BinaryIO, Final, TypeGuard
 
 import anyio
 import anyio.to_thread
@@ -52,8 +53,6 @@ UPLOAD_TEMP_PREFIX: Final = ".upload-"
 UPLOAD_TEMP_SUFFIX: Final = ".part"
 
 
-
-
 def path_parts(path: str) -> tuple[str, ...]:
     """The components of a relative, slash-separated user path.
 
@@ -70,10 +69,10 @@ def path_parts(path: str) -> tuple[str, ...]:
     return parts
 
 
-def is_safe_name(name: str | None) -> bool:
+def is_safe_name(name: str | None) -> TypeGuard[str]:
     """Whether ``name`` can be used as one directory name (a CE job id: the
     CE chooses it, so it is checked before it names anything on disk)."""
-    return bool(name) and name not in (".", "..") and not any(c in name for c in "/\\\x00")
+    return name is not None and name not in ("", ".", "..") and not any(c in name for c in "/\\\x00")
 
 
 def is_inside(path: Path, root: Path) -> bool:
@@ -179,8 +178,9 @@ def _remove_empty_dirs(directories: Sequence[Path]) -> None:
 
 def _create_temp(target: Path) -> tuple[int, str]:
     try:
-        return tempfile.mkstemp(dir=target.parent, prefix=f"{UPLOAD_TEMP_PREFIX}{process_owner()}-",
-                                suffix=UPLOAD_TEMP_SUFFIX)
+        return tempfile.mkstemp(
+            dir=target.parent, prefix=f"{UPLOAD_TEMP_PREFIX}{process_owner()}-", suffix=UPLOAD_TEMP_SUFFIX
+        )
     except OSError as exc:
         if exc.errno == errno.ENAMETOOLONG:
             raise UnsafePathError(target.name) from None
@@ -212,7 +212,7 @@ def remove_stale_uploads(inputs_dir: Path) -> int:
         for name in files:
             if not (name.startswith(UPLOAD_TEMP_PREFIX) and name.endswith(UPLOAD_TEMP_SUFFIX)):
                 continue
-            owner = name[len(UPLOAD_TEMP_PREFIX):].rsplit("-", 1)[0]
+            owner = name[len(UPLOAD_TEMP_PREFIX) :].rsplit("-", 1)[0]
             if owner_is_dead(owner):
                 _remove_quietly(os.path.join(current, name))
                 removed += 1

@@ -14,12 +14,16 @@ below against the real thing::
 The harness gives the backend (loaded by name, as ``act`` and the engine
 load it), a client-side context, fresh job ids, and two ways to look behind
 the backend's back: what it stored for an input file, and a way to put
-result files where :func:`~actframework.hookspecs.act_retrieve_results`
-will find them. The contract checks what ``act sub``, ``act get`` and
+result files on the backend's storage, where
+:func:`~actframework.hookspecs.act_retrieve_results` will find them (or
+None, for a backend whose storage keeps no results: then the contract
+checks that it adds none). The contract checks what ``act sub``, ``act get`` and
 ``act clean`` rely on: inputs arrive byte for byte and are announced to the
 progress, a missing input is refused before anything is stored, rewritten
-descriptions still parse and point every local input at its staged copy,
-results arrive complete (or not at all when the user stops the download),
+descriptions (xRSL and ADL) still parse, in their own language, and point
+every local input at its staged copy,
+results on the backend's storage arrive complete (or not at all when the
+user stops the download),
 clean-up (with the server's part of ``act clean``) removes everything and
 may be repeated, and every failure is an
 :class:`~actframework.errors.ActError`.
@@ -30,16 +34,19 @@ It needs pytest (``pip install actframework[test]``).
 from __future__ import annotations
 
 import os
+import re
 import threading
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Protocol
+from typing import ClassVar, Protocol
 
 import pytest
 
-from actframework import xrsl
+from actframework import jobdesc
 from actframework.errors import ActError, StorageError, TransferCancelled
 from actframework.hookspecs import InputFile, StorageContext, StorageJob
+from actframework.jobdesc import Language
+from actframework.jobdesc.adl import ADL_NS
 from actframework.plugins import StorageManager
 
 
@@ -50,8 +57,10 @@ class StorageHarness(Protocol):
     """The backend under test, loaded by name with its options."""
 
     def context(self, progress: object | None = None) -> StorageContext:
-        """A client-side context (``Caller.CLIENT``) with the user's credentials;
-        with ``progress`` (a :class:`~actframework.hookspecs.TransferProgress`) set."""
+        """A client-side context (``Caller.CLIENT``) with the user's
+        credentials, and the server's files (``server``) for a backend that
+        stores there; with ``progress`` (a
+        :class:`~actframework.hookspecs.TransferProgress`) set."""
 
     def new_job(self) -> int:
         """A fresh job id the backend may store under (created on the aCT
@@ -65,10 +74,11 @@ class StorageHarness(Protocol):
         """What the aCT server does when the user kills or cleans the job
         (it removes files it keeps itself; nothing for other storage)."""
 
-    def put_results(self, files: Mapping[str, bytes]) -> StorageJob:
-        """A finished job whose results are ``files`` (relative paths), left
-        where the engine would have left them; the job as ``act get`` hands
-        it to retrieve_results."""
+    def put_results(self, files: Mapping[str, bytes]) -> StorageJob | None:
+        """A finished job whose results on the backend's storage are
+        ``files`` (relative paths), put where the job would have put them;
+        the job as ``act get`` hands it to retrieve_results. None when the
+        backend's storage keeps no results (the server's are the core's)."""
 
 
 class Recorder:
@@ -99,6 +109,15 @@ class Recorder:
             self.files_done += 1
 
 
+def write_files(directory: Path, files: Mapping[str, bytes]) -> None:
+    """Write ``files`` (relative path → bytes) under ``directory``: what
+    ``put_results`` does for storage that a harness can reach on disk."""
+    for name, content in files.items():
+        path = directory / name
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_bytes(content)
+
+
 def _inputs(directory: Path, sizes: Mapping[str, int]) -> tuple[InputFile, ...]:
     entries = []
     for name, size in sizes.items():
@@ -108,23 +127,49 @@ def _inputs(directory: Path, sizes: Mapping[str, int]) -> tuple[InputFile, ...]:
     return tuple(entries)
 
 
-def _description(inputs: tuple[InputFile, ...]) -> str:
-    files = "".join(f'("{entry.name}" "{entry.source}")' for entry in inputs)
-    remote = '("remote.dat" "https://data.example.org/remote.dat")'
-    return f'&(executable="/bin/sh")(arguments="run.sh")(jobname="contract")(inputfiles={files}{remote})'
+REMOTE = InputFile("remote.dat", "https://data.example.org/remote.dat")
+
+
+def _description(inputs: tuple[InputFile, ...], language: Language = Language.XRSL) -> str:
+    """A job with ``inputs`` and a remote input, in ``language``."""
+    if language is Language.ADL:
+        files = "".join(
+            f"<InputFile><Name>{entry.name}</Name><Source><URI>{entry.source}</URI></Source></InputFile>"
+            for entry in (*inputs, REMOTE)
+        )
+        return (
+            f'<ActivityDescription xmlns="{ADL_NS}"><ActivityIdentification><Name>contract</Name>'
+            "</ActivityIdentification><Application><Executable><Path>/bin/sh</Path><Argument>run.sh</Argument>"
+            f"</Executable></Application><DataStaging>{files}</DataStaging></ActivityDescription>"
+        )
+    files = "".join(f'("{entry.name}" "{entry.source}")' for entry in (*inputs, REMOTE))
+    return f'&(executable="/bin/sh")(arguments="run.sh")(jobname="contract")(inputfiles={files})'
+
+
+def _adds_no_results(harness: StorageHarness, tmp_path: Path) -> None:
+    """A backend whose storage keeps no results adds none, and leaves what
+    the core downloaded before it as it was."""
+    destination = tmp_path / "results"
+    destination.mkdir()
+    (destination / "from-the-server.txt").write_bytes(b"the core's\n")
+    progress = Recorder()
+    job = StorageJob(id=harness.new_job(), description="")
+    location = harness.backend.retrieve_results(harness.context(progress), job, destination)
+    assert location.files == ()
+    assert [p.name for p in destination.rglob("*")] == ["from-the-server.txt"]
+    assert (progress.files_done, progress.moved) == (0, 0)
 
 
 class StorageContract:
     """The tests; subclass it and provide a ``harness`` fixture."""
 
-    SIZES = {"run.sh": 120, "data.bin": 3 * 1024 * 1024 + 7, "empty.txt": 0}
+    SIZES: ClassVar[dict[str, int]] = {"run.sh": 120, "data.bin": 3 * 1024 * 1024 + 7, "empty.txt": 0}
 
     # ------------------------------------------------------------------ staging
 
     def test_inputs_are_stored_byte_for_byte_and_reported(self, harness: StorageHarness, tmp_path: Path) -> None:
         inputs = _inputs(tmp_path, self.SIZES)
-        remote = InputFile("remote.dat", "https://data.example.org/remote.dat")
-        job = StorageJob(id=harness.new_job(), description=_description(inputs), inputs=(*inputs, remote))
+        job = StorageJob(id=harness.new_job(), description=_description(inputs), inputs=(*inputs, REMOTE))
         progress = Recorder()
         staged = harness.backend.stage_inputs(harness.context(progress), job)
         assert sorted((s.name, s.size) for s in staged) == sorted(self.SIZES.items())
@@ -134,37 +179,45 @@ class StorageContract:
         assert (progress.files_expected, progress.bytes_expected) == (len(inputs), total)
         assert (progress.files_done, progress.moved) == (len(inputs), total)
 
-    def test_a_missing_input_is_refused_before_anything_is_stored(self, harness: StorageHarness,
-                                                                 tmp_path: Path) -> None:
+    def test_a_missing_input_is_refused_before_anything_is_stored(
+        self, harness: StorageHarness, tmp_path: Path
+    ) -> None:
         inputs = _inputs(tmp_path, {"first.txt": 10})
         missing = InputFile("second.txt", str(tmp_path / "not-there.txt"))
         job = StorageJob(id=harness.new_job(), description="", inputs=(*inputs, missing))
-        with pytest.raises(StorageError, match="not-there.txt"):
+        with pytest.raises(StorageError, match=re.escape("not-there.txt")):
             harness.backend.stage_inputs(harness.context(), job)
         assert harness.stored_input(job.id, "first.txt") is None
 
-    def test_rewritten_descriptions_parse_and_point_at_the_staged_inputs(self, harness: StorageHarness,
-                                                                        tmp_path: Path) -> None:
+    @pytest.mark.parametrize("language", list(Language))
+    def test_rewritten_descriptions_parse_and_point_at_the_staged_inputs(
+        self, harness: StorageHarness, tmp_path: Path, language: Language
+    ) -> None:
         inputs = _inputs(tmp_path, {"run.sh": 5, "in.txt": 9})
-        job = StorageJob(id=harness.new_job(), description=_description(inputs),
-                         inputs=(*inputs, InputFile("remote.dat", "https://data.example.org/remote.dat")))
+        job = StorageJob(id=harness.new_job(), description=_description(inputs, language), inputs=(*inputs, REMOTE))
         context = harness.context()
         staged = harness.backend.stage_inputs(context, job)
-        [parsed] = xrsl.parse(harness.backend.rewrite_description(context, job, staged))
-        sources = dict(parsed.inputfiles)
+        [parsed] = jobdesc.parse(harness.backend.rewrite_description(context, job, staged))
+        assert parsed.language is language, "the description comes back in the language it came in"
+        assert parsed.name == "contract" and parsed.arguments == ["run.sh"]
+        sources = {entry.name: entry.source for entry in parsed.inputs}
         assert set(sources) == {"run.sh", "in.txt", "remote.dat"}
-        assert sources["remote.dat"] == "https://data.example.org/remote.dat"
+        assert sources["remote.dat"] == REMOTE.source
         for entry in staged:
             # Either the staged location, or the description as it was (the
             # server or engine moves such files, as actstore does).
-            assert sources[entry.name] in (entry.location, dict((i.name, i.source) for i in inputs)[entry.name])
+            assert sources[entry.name] in (entry.location, {i.name: i.source for i in inputs}[entry.name])
 
     # ------------------------------------------------------------------ results
 
     def test_results_arrive_complete(self, harness: StorageHarness, tmp_path: Path) -> None:
         files = {"stdout": b"hello\n", "out/data.bin": os.urandom(2 * 1024 * 1024 + 1), "out/deep/x": b"x"}
         job = harness.put_results(files)
+        if job is None:
+            _adds_no_results(harness, tmp_path)
+            return
         progress = Recorder()
+        (tmp_path / "results").mkdir()
         location = harness.backend.retrieve_results(harness.context(progress), job, tmp_path / "results")
         assert sorted(location.files) == sorted(files)
         assert {name: (tmp_path / "results" / name).read_bytes() for name in files} == files
@@ -172,6 +225,9 @@ class StorageContract:
 
     def test_a_stopped_download_leaves_nothing(self, harness: StorageHarness, tmp_path: Path) -> None:
         job = harness.put_results({"big.bin": os.urandom(4 * 1024 * 1024)})
+        if job is None:
+            _adds_no_results(harness, tmp_path)
+            return
         destination = tmp_path / "results"
         destination.mkdir()
         before = {p for p in tmp_path.rglob("*") if p.is_file()}  # the harness may keep files here too

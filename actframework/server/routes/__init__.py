@@ -4,9 +4,10 @@ from __future__ import annotations
 
 from fastapi import FastAPI
 
+from actframework.server.routes import data, info, jobs, proxies, tokens
+
 
 def register_routes(app: FastAPI) -> None:
-    from actframework.server.routes import data, info, jobs, proxies
-
-    for module in (info, proxies, jobs, data):
+    """Add every route group's routes to ``app``."""
+    for module in (info, proxies, tokens, jobs, data):
         app.include_router(module.router)

@@ -1,4 +1,4 @@
-"""Job files: uploading inputs and downloading results (act-spec §A.4, §A.6).
+"""Job files: uploading inputs and downloading results.
 
 * ``PUT /jobs/<id>/data/<path>`` and the legacy ``PUT /data?id=&filename=``
   store a local input file under ``<inputs_dir>/<id>/``;
@@ -22,11 +22,12 @@ from fastapi.responses import FileResponse, JSONResponse, StreamingResponse
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import ClientDisconnect
 
-from actframework.config import ServerConfig
 from actframework.db import JobStore
-from actframework.db.filters import MAX_ID, IdSelection, JobFilter, parse_id_list
+from actframework.db.filters import JobFilter
 from actframework.errors import is_disk_full
-from actframework.server.app import Caller, current_caller, get_config, get_store
+from actframework.idlist import MAX_ID, IdSelection, parse_id_list
+from actframework.jobstates import RESULT_STATES
+from actframework.server.deps import Caller, current_caller, get_config, get_store
 from actframework.server.errors import APIError
 from actframework.server.files import (
     UnsafePathError,
@@ -38,35 +39,45 @@ from actframework.server.files import (
     store_upload,
     zip_directory,
 )
+from actframework.server_config import ServerConfig
 
 router = APIRouter()
 log = logging.getLogger(__name__)
 
-#: Job states whose outputs have been fetched (act-spec §A.5).
-RESULT_STATES = frozenset({"done", "donefailed"})
-
 #: OpenAPI description of an upload body, which the routes stream themselves.
-_UPLOAD_BODY = {"requestBody": {"required": True, "content": {
-    "application/octet-stream": {"schema": {"type": "string", "format": "binary"}}}}}
+_UPLOAD_BODY = {
+    "requestBody": {
+        "required": True,
+        "content": {"application/octet-stream": {"schema": {"type": "string", "format": "binary"}}},
+    }
+}
 
 
 # --------------------------------------------------------------------------- uploads
 
 
 @router.put("/jobs/{job_id}/data/{path:path}", status_code=204, openapi_extra=_UPLOAD_BODY)
-async def upload_input(job_id: int, path: str, request: Request,
-                       caller: Caller = Depends(current_caller),
-                       store: JobStore = Depends(get_store),
-                       config: ServerConfig = Depends(get_config)) -> Response:
+async def upload_input(
+    job_id: int,
+    path: str,
+    request: Request,
+    caller: Caller = Depends(current_caller),
+    store: JobStore = Depends(get_store),
+    config: ServerConfig = Depends(get_config),
+) -> Response:
     """Store the request body as input file ``path`` of the caller's job."""
     return await _upload(request, store, config, caller.proxyid, job_id, path)
 
 
 @router.put("/data", status_code=204, openapi_extra=_UPLOAD_BODY)
-async def upload_input_legacy(request: Request, id: str | None = None, filename: str | None = None,
-                              caller: Caller = Depends(current_caller),
-                              store: JobStore = Depends(get_store),
-                              config: ServerConfig = Depends(get_config)) -> Response:
+async def upload_input_legacy(
+    request: Request,
+    id: str | None = None,
+    filename: str | None = None,
+    caller: Caller = Depends(current_caller),
+    store: JobStore = Depends(get_store),
+    config: ServerConfig = Depends(get_config),
+) -> Response:
     """The old client's upload: one job id and the file name in the query."""
     job_id = _single_id(id, none="No job ID given", several="More than one job ID given")
     if not filename:
@@ -74,8 +85,9 @@ async def upload_input_legacy(request: Request, id: str | None = None, filename:
     return await _upload(request, store, config, caller.proxyid, job_id, filename)
 
 
-async def _upload(request: Request, store: JobStore, config: ServerConfig, proxyid: int,
-                  job_id: int, path: str) -> Response:
+async def _upload(
+    request: Request, store: JobStore, config: ServerConfig, proxyid: int, job_id: int, path: str
+) -> Response:
     """Checks in the order that costs the client least: ownership, the path,
     then a declared size, before a byte of the body is read."""
     owned = await run_in_threadpool(_owns, store, proxyid, job_id)
@@ -103,8 +115,11 @@ async def _upload(request: Request, store: JobStore, config: ServerConfig, proxy
             raise
         # store_upload removed what it wrote; the rest of the body is not read.
         log.warning("job %s: no room for input %s: %s", job_id, path, exc.strerror)
-        return JSONResponse({"msg": "No space left on the server for input files; try again later"},
-                            status_code=507, headers={"Connection": "close"})
+        return JSONResponse(
+            {"msg": "No space left on the server for input files; try again later"},
+            status_code=507,
+            headers={"Connection": "close"},
+        )
     except ClientDisconnect:
         # The user stopped the upload (Ctrl-C): store_upload kept nothing.
         # Normal, so one line rather than a traceback; nobody reads the answer.
@@ -121,9 +136,13 @@ def _too_large(limit: int) -> str:
 
 
 @router.get("/jobs/{job_id}/results/{path:path}", response_model=None)
-def get_results(job_id: int, path: str, caller: Caller = Depends(current_caller),
-                store: JobStore = Depends(get_store),
-                config: ServerConfig = Depends(get_config)) -> Response | dict[str, list[str]]:
+def get_results(
+    job_id: int,
+    path: str,
+    caller: Caller = Depends(current_caller),
+    store: JobStore = Depends(get_store),
+    config: ServerConfig = Depends(get_config),
+) -> Response | dict[str, list[str]]:
     """A listing ``{"file": [...], "dir": [...]}`` when ``path`` is empty or
     ends with ``/``, otherwise the file (with HTTP Range support)."""
     state_ok, root = _results_dir(store, config, caller.proxyid, job_id)
@@ -153,9 +172,12 @@ def get_results(job_id: int, path: str, caller: Caller = Depends(current_caller)
 
 
 @router.get("/results", response_model=None)
-def get_results_zip(id: str | None = None, caller: Caller = Depends(current_caller),
-                    store: JobStore = Depends(get_store),
-                    config: ServerConfig = Depends(get_config)) -> Response:
+def get_results_zip(
+    id: str | None = None,
+    caller: Caller = Depends(current_caller),
+    store: JobStore = Depends(get_store),
+    config: ServerConfig = Depends(get_config),
+) -> Response:
     """The old client's download: the job's whole results directory as a zip
     named ``<CE job id>.zip``, built while it is sent."""
     job_id = _single_id(id, none="No job ID given", several="Cannot fetch results of more than one job")
@@ -199,8 +221,9 @@ def _results_dir(store: JobStore, config: ServerConfig, proxyid: int, job_id: in
     """(whether the job is the caller's and its outputs were fetched, the
     results directory if it exists). A CE job id that is not a plain
     directory name cannot have results here, whatever the database says."""
-    rows = store.select_jobs(proxyid, JobFilter(ids=IdSelection(singles=(job_id,))), ["id"],
-                             ["arcstate", "IDFromEndpoint"])
+    rows = store.select_jobs(
+        proxyid, JobFilter(ids=IdSelection(singles=(job_id,))), ["id"], ["arcstate", "IDFromEndpoint"]
+    )
     if not rows or rows[0]["a_arcstate"] not in RESULT_STATES:
         return False, None
     ce_id = rows[0]["a_IDFromEndpoint"]

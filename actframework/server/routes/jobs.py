@@ -1,6 +1,6 @@
 """``/jobs``: submitting, listing, killing, fetching, resubmitting and cleaning jobs.
 
-Wire formats follow aCT dev2 (act-spec §A.3-§A.5), so act-client works
+Wire formats follow aCT dev2, so act-client works
 unchanged. Every operation is scoped to the caller's proxy: the store puts
 ``proxyid`` into each query, so ids of another user's jobs given here select
 nothing.
@@ -16,9 +16,11 @@ anything is removed.
 from __future__ import annotations
 
 import functools
+import itertools
 import json
 import logging
 import shutil
+from collections.abc import Iterator
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from email.utils import format_datetime
@@ -27,20 +29,22 @@ from typing import Any, Final
 from urllib.parse import urlsplit
 
 from fastapi import APIRouter, Depends, Query, Request
+from fastapi.responses import StreamingResponse
 
-from actframework import xrsl
-from actframework.config import ServerConfig
+from actframework import jobdesc
+from actframework.clusters import normalise_cluster_url, normalised_clusters
 from actframework.db import JobStore
 from actframework.db.filters import JobFilter
 from actframework.db.records import Confirmation
 from actframework.db.schema import CLUSTERLIST_MAX_LENGTH, JOBNAME_MAX_LENGTH
-from actframework.errors import XRSLError
+from actframework.errors import JobDescriptionError
 from actframework.hookspecs import InputFile
+from actframework.jobstates import RESULT_STATES, ArcState
 from actframework.plugins import installed_backends
-from actframework.server.app import Caller, current_caller, get_config, get_store
-from actframework.clusters import normalise_cluster_url, normalised_clusters
+from actframework.server.deps import Caller, current_caller, get_config, get_store
 from actframework.server.errors import APIError
 from actframework.server.files import UnsafePathError, is_safe_name, path_parts
+from actframework.server_config import ServerConfig
 
 log = logging.getLogger(__name__)
 
@@ -50,7 +54,11 @@ router = APIRouter()
 _NO_BODY: Final = object()
 
 #: Legacy PATCH bodies (aCT master): ``{"arcstate": ...}`` → the action.
-_LEGACY_ACTIONS: Final = {"tocancel": "cancel", "tofetch": "fetch", "toresubmit": "resubmit"}
+_LEGACY_ACTIONS: Final[dict[str, str]] = {
+    ArcState.TOCANCEL: "cancel",
+    ArcState.TOFETCH: "fetch",
+    ArcState.TORESUBMIT: "resubmit",
+}
 
 
 def _json_request_body(schema: dict[str, Any], required: bool) -> dict[str, Any]:
@@ -58,32 +66,44 @@ def _json_request_body(schema: dict[str, Any], required: bool) -> dict[str, Any]
     return {"requestBody": {"required": required, "content": {"application/json": {"schema": schema}}}}
 
 
-_CREATE_BODY: Final = _json_request_body({
-    "type": "array",
-    "items": {
-        "type": "object",
-        "properties": {
-            "clusterlist": {"anyOf": [{"type": "array", "items": {"type": "string"}}, {"type": "string"}]},
-            "desc": {"type": "string", "description": "xRSL of one job (the one-step submission)"},
+_CREATE_BODY: Final = _json_request_body(
+    {
+        "type": "array",
+        "items": {
+            "type": "object",
+            "properties": {
+                "clusterlist": {"anyOf": [{"type": "array", "items": {"type": "string"}}, {"type": "string"}]},
+                "desc": {"type": "string", "description": "xRSL or ADL of one job (the one-step submission)"},
+            },
+            "required": ["clusterlist"],
         },
-        "required": ["clusterlist"],
     },
-}, required=False)
+    required=False,
+)
 
-_CONFIRM_BODY: Final = _json_request_body({
-    "type": "array",
-    "items": {
+_CONFIRM_BODY: Final = _json_request_body(
+    {
+        "type": "array",
+        "items": {
+            "type": "object",
+            "properties": {
+                "id": {"type": "integer"},
+                "desc": {"type": "string", "description": "xRSL or ADL of one job"},
+            },
+            "required": ["id", "desc"],
+        },
+    },
+    required=False,
+)
+
+_LEGACY_ACTION_BODY: Final = _json_request_body(
+    {
         "type": "object",
-        "properties": {"id": {"type": "integer"}, "desc": {"type": "string", "description": "xRSL of one job"}},
-        "required": ["id", "desc"],
+        "properties": {"arcstate": {"type": "string", "enum": sorted(_LEGACY_ACTIONS)}},
+        "required": ["arcstate"],
     },
-}, required=False)
-
-_LEGACY_ACTION_BODY: Final = _json_request_body({
-    "type": "object",
-    "properties": {"arcstate": {"type": "string", "enum": sorted(_LEGACY_ACTIONS)}},
-    "required": ["arcstate"],
-}, required=False)
+    required=False,
+)
 
 
 async def json_body(request: Request) -> Any:
@@ -153,41 +173,32 @@ class _ElementError(Exception):
 class _Description:
     """A parsed single-job description and the local input files it needs."""
 
-    job: xrsl.XRSLJob
+    job: jobdesc.JobDescription
     name: str | None
     local_inputs: tuple[str, ...]
 
 
 def _parse_description(text: Any) -> _Description:
-    """Parse ``text`` as one xRSL job and find the input files the user
-    uploads to the server (the local ones).
+    """Parse ``text`` as one job, in xRSL or ADL, and find the input files
+    the user uploads to the server (the local ones).
 
-    A relative ``executable`` or ``stdin`` that ``inputfiles`` does not list
-    counts as a local input too: ARC adds it implicitly, and the engine would
-    otherwise only find it missing at submission.
+    A relative executable or standard input that the input files do not
+    list counts as a local input too: ARC adds it implicitly, and the
+    engine would otherwise only find it missing at submission.
     """
     if not isinstance(text, str) or not text.strip():
         raise _ElementError("No job description given")
     try:
-        jobs = xrsl.parse(text)
-    except XRSLError as exc:
+        jobs = jobdesc.parse(text)
+    except JobDescriptionError as exc:
         raise _ElementError(f"Invalid job description: {exc}") from None
     if len(jobs) != 1:
-        raise _ElementError(
-            f"Invalid job description: it holds {len(jobs)} jobs; submit each job separately"
-        )
+        raise _ElementError(f"Invalid job description: it holds {len(jobs)} jobs; submit each job separately")
     job = jobs[0]
     try:
-        name = job.get_string("jobname")
-        inputs = job.inputfiles
-        listed = {entry_name for entry_name, _ in inputs}
-        local = [entry_name for entry_name, source in inputs if InputFile(entry_name, source).is_local]
-        for attr in ("executable", "stdin"):
-            value = job.get_string(attr)
-            if value and not value.startswith(("/", "$")) and value not in listed:
-                local.append(value)
-                listed.add(value)
-    except XRSLError as exc:
+        name = job.name
+        local = [entry.name for entry in (*job.inputs, *job.implied_inputs()) if entry.is_local]
+    except JobDescriptionError as exc:
         raise _ElementError(f"Invalid job description: {exc}") from None
     if name is not None and len(name) > JOBNAME_MAX_LENGTH:
         raise _ElementError(f"Invalid job description: job name is longer than {JOBNAME_MAX_LENGTH} characters")
@@ -200,9 +211,9 @@ def _parse_description(text: Any) -> _Description:
 
 
 def _final_description(description: _Description, job_dir: Path) -> str:
-    """The xRSL to store: every local input must have been uploaded to
-    ``job_dir``, and its source becomes that file's absolute path, from
-    where the engine uploads it to the CE."""
+    """The description to store, in the language it came in: every local
+    input must have been uploaded to ``job_dir``, and its source becomes
+    that file's absolute path, from where the engine uploads it to the CE."""
     job = description.job.copy()
     if description.local_inputs:
         local = set(description.local_inputs)
@@ -210,15 +221,17 @@ def _final_description(description: _Description, job_dir: Path) -> str:
             if not (job_dir / entry_name).is_file():
                 raise _ElementError(f"Input file {entry_name} missing")
         entries = [
-            (entry_name, str(job_dir / entry_name) if entry_name in local else source)
-            for entry_name, source in job.inputfiles
+            InputFile(entry.name, str(job_dir / entry.name)) if entry.name in local else entry for entry in job.inputs
         ]
-        listed = {entry_name for entry_name, _ in entries}
-        entries += [(entry_name, str(job_dir / entry_name))
-                    for entry_name in description.local_inputs if entry_name not in listed]
-        job.set_inputfiles(entries)
-    text = xrsl.unparse(job)
-    xrsl.parse(text)  # what we store must read back
+        listed = {entry.name for entry in entries}
+        entries += [
+            InputFile(entry_name, str(job_dir / entry_name))
+            for entry_name in description.local_inputs
+            if entry_name not in listed
+        ]
+        job.set_inputs(entries)
+    text = job.unparse()
+    jobdesc.parse_one(text)  # what we store must read back
     return text
 
 
@@ -234,12 +247,32 @@ def list_jobs(
     arc: str | None = Query(None),
     caller: Caller = Depends(current_caller),
     store: JobStore = Depends(get_store),
-) -> list[dict[str, Any]]:
+) -> StreamingResponse:
     """The caller's jobs with the chosen ``client``/``arc`` columns as
-    ``c_``/``a_`` keys; ``[]`` when no column is chosen."""
+    ``c_``/``a_`` keys; ``[]`` when no column is chosen.
+
+    The JSON array is streamed page by page as the store reads them, so the
+    server's memory stays flat whatever the number of jobs. The first page
+    is read before the answer starts: a bad column or an unreachable
+    database still gets its status code."""
     flt = _filter(id, name, state)
-    rows = store.select_jobs(caller.proxyid, flt, _columns(client), _columns(arc))
-    return [{key: _render(value) for key, value in row.items()} for row in rows]
+    pages = store.iter_job_pages(caller.proxyid, flt, _columns(client), _columns(arc))
+    first = next(pages, [])
+    return StreamingResponse(_json_array(first, pages), media_type="application/json")
+
+
+def _json_array(first: list[dict[str, Any]], rest: Iterator[list[dict[str, Any]]]) -> Iterator[bytes]:
+    """Pages of rows as one JSON array, a chunk per page."""
+    opening = b"["
+    for page in itertools.chain((first,), rest):
+        if page:
+            yield opening + b",".join(_encode_row(row) for row in page)
+            opening = b","
+    yield b"[]" if opening == b"[" else b"]"
+
+
+def _encode_row(row: dict[str, Any]) -> bytes:
+    return json.dumps({key: _render(value) for key, value in row.items()}, separators=(",", ":")).encode()
 
 
 # --------------------------------------------------------------------------- POST
@@ -301,7 +334,7 @@ def create_jobs(
             wanted.append((index, clusters, confirmation))
         except _ElementError as exc:
             results[index] = {"msg": exc.msg}
-        except XRSLError:
+        except JobDescriptionError:
             log.exception("a description does not read back after writing")
             results[index] = {"msg": "Server error"}
     if not wanted:
@@ -315,8 +348,7 @@ def create_jobs(
             confirming.append((index, replace(confirmation, id=job_id)))
     confirmed = store.confirm_client_jobs(caller.proxyid, [c for _, c in confirming])
     for (index, confirmation), ok in zip(confirming, confirmed, strict=True):
-        results[index] = ({"id": confirmation.id, "name": confirmation.jobname} if ok
-                          else {"msg": "Server error"})
+        results[index] = {"id": confirmation.id, "name": confirmation.jobname} if ok else {"msg": "Server error"}
     return results
 
 
@@ -337,9 +369,9 @@ def confirm_jobs(
     if not isinstance(body, list):
         raise APIError(400, "Input JSON is not a list")
     wanted_ids = {
-        element["id"] for element in body
-        if isinstance(element, dict) and isinstance(element.get("id"), int)
-        and not isinstance(element.get("id"), bool)
+        element["id"]
+        for element in body
+        if isinstance(element, dict) and isinstance(element.get("id"), int) and not isinstance(element.get("id"), bool)
     }
     owned = store.owned_client_job_ids(caller.proxyid, wanted_ids)
 
@@ -367,7 +399,7 @@ def confirm_jobs(
         except _ElementError as exc:
             answer["msg"] = exc.msg
             continue
-        except XRSLError:
+        except JobDescriptionError:
             log.exception("job %s: a description does not read back after writing", job_id)
             answer["msg"] = "Server error"
             continue
@@ -380,8 +412,9 @@ def confirm_jobs(
         else:
             results[index]["msg"] = f"Job ID {confirmation.id} is already submitted"
     accepted = {c.id for (_, c), ok in zip(pending, confirmed, strict=True) if ok}
-    store.record_stagings(caller.proxyid, [(job_id, *where) for job_id, where in staged_at.items()
-                                           if job_id in accepted])
+    store.record_stagings(
+        caller.proxyid, [(job_id, *where) for job_id, where in staged_at.items() if job_id in accepted]
+    )
     return results
 
 
@@ -408,10 +441,15 @@ def _storage_record(value: Any) -> tuple[str, str]:
     if not isinstance(backend, str) or backend not in _backend_names():
         raise _ElementError(f"Invalid storage: no storage backend {backend!r} on this server")
     parts = urlsplit(url) if isinstance(url, str) else None
-    if parts is None or parts.scheme not in ("http", "https") or not parts.hostname \
-            or len(url) > STORAGE_URL_MAX_LENGTH:
-        raise _ElementError(f"Invalid storage: {url!r} is not an http(s) URL of at most "
-                            f"{STORAGE_URL_MAX_LENGTH} characters")
+    if (
+        parts is None
+        or parts.scheme not in ("http", "https")
+        or not parts.hostname
+        or len(url) > STORAGE_URL_MAX_LENGTH
+    ):
+        raise _ElementError(
+            f"Invalid storage: {url!r} is not an http(s) URL of at most {STORAGE_URL_MAX_LENGTH} characters"
+        )
     return backend, url
 
 
@@ -470,6 +508,6 @@ def clean_jobs(
     outcomes = store.clean_jobs(caller.proxyid, _filter(id, name, state))
     for outcome in outcomes:
         _remove_inputs(config, outcome.client_id)
-        if outcome.arcstate_before in ("done", "donefailed"):
+        if outcome.arcstate_before in RESULT_STATES:
             _remove_results(config, outcome.ce_id)
     return [outcome.client_id for outcome in outcomes]

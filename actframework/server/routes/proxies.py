@@ -1,6 +1,6 @@
 """``/proxies``: delegation of a user's proxy to the server, and its removal.
 
-Delegation takes two requests, as act-client makes them (act-spec §A.4):
+Delegation takes two requests, as act-client makes them:
 
 1. ``POST /proxies`` (no token) presents the user's proxy certificate and
    chain. The server checks them, generates a key pair and answers with a CSR
@@ -15,7 +15,7 @@ CA of ``config.ca_dir``; otherwise anybody could make up a "proxy" for any
 DN. And where aCT parks the step-1 key in the user's ``proxies`` row, here it
 waits in ``pendingproxies`` (with its own token that opens no job route), so
 an unfinished delegation never breaks the working proxy that jobs use
-(act-spec §F.16). Every refusal happens before anything is written.
+(aCT overwrote it with a bare key until the second step). Every refusal happens before anything is written.
 """
 
 from __future__ import annotations
@@ -27,20 +27,22 @@ from typing import Any
 
 from cryptography import x509
 from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric.types import PublicKeyTypes
 from fastapi import APIRouter, Body, Depends, Request, Response
 
 from actframework import x509 as gridx509
-from actframework.config import ServerConfig
 from actframework.db import JobStore
 from actframework.errors import X509Error
-from actframework.server.app import Caller, current_caller, get_config, get_store
 from actframework.server.auth import (
     bearer_token,
     decode_pending_token,
     issue_pending_token,
     issue_token,
 )
+from actframework.server.deps import Caller, current_caller, get_config, get_store
 from actframework.server.errors import APIError
+from actframework.server_config import ServerConfig
+from actframework.token_users import credential_path
 
 log = logging.getLogger(__name__)
 
@@ -53,19 +55,28 @@ this only bounds how long an abandoned key is kept."""
 VOMS_MISSING = "Failed to extract DN or VOMS attributes"
 
 #: OpenAPI description of both delegation bodies (the route checks them itself).
-_DELEGATION_BODY = {"requestBody": {"required": True, "content": {"application/json": {"schema": {
-    "type": "object",
-    "properties": {
-        "cert": {"type": "string", "description": "PEM certificate"},
-        "chain": {"type": "string", "description": "PEM certificate chain"},
-    },
-    "required": ["cert", "chain"],
-}}}}}
+_DELEGATION_BODY = {
+    "requestBody": {
+        "required": True,
+        "content": {
+            "application/json": {
+                "schema": {
+                    "type": "object",
+                    "properties": {
+                        "cert": {"type": "string", "description": "PEM certificate"},
+                        "chain": {"type": "string", "description": "PEM certificate chain"},
+                    },
+                    "required": ["cert", "chain"],
+                }
+            }
+        },
+    }
+}
 
 
 def proxy_path(config: ServerConfig, proxyid: int) -> Path:
     """Where the proxy of ``proxyid`` is written (aCT's ``proxiesid<id>``)."""
-    return config.proxies_dir / f"proxiesid{proxyid}"
+    return credential_path(config.proxies_dir, proxyid)
 
 
 # --------------------------------------------------------------------------- checks
@@ -101,8 +112,9 @@ def _check_current(certificate: x509.Certificate, now: datetime) -> None:
         raise APIError(400, "Given certificate is expired")
 
 
-def _identity(certificate: x509.Certificate, chain: list[x509.Certificate], config: ServerConfig,
-              now: datetime) -> tuple[str, str]:
+def _identity(
+    certificate: x509.Certificate, chain: list[x509.Certificate], config: ServerConfig, now: datetime
+) -> tuple[str, str]:
     """(user DN, VOMS attribute or "") of a proxy whose chain leads to a CA
     of ``config.ca_dir``; 400 if it does not, or if a required VOMS
     attribute is missing.
@@ -124,7 +136,7 @@ def _identity(certificate: x509.Certificate, chain: list[x509.Certificate], conf
     return dn, fqans[0] if fqans else ""
 
 
-def _public_key_der(key: Any) -> bytes:
+def _public_key_der(key: PublicKeyTypes) -> bytes:
     return key.public_bytes(serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo)
 
 
@@ -132,8 +144,9 @@ def _public_key_der(key: Any) -> bytes:
 
 
 @router.post("/proxies", openapi_extra=_DELEGATION_BODY)
-def start_delegation(payload: Any = Body(None), store: JobStore = Depends(get_store),
-                     config: ServerConfig = Depends(get_config)) -> dict[str, str]:
+def start_delegation(
+    payload: Any = Body(None), store: JobStore = Depends(get_store), config: ServerConfig = Depends(get_config)
+) -> dict[str, str]:
     """Step 1: check the presented proxy, keep a new key as a pending
     delegation and answer with its CSR and a delegation token.
 
@@ -155,8 +168,9 @@ def start_delegation(payload: Any = Body(None), store: JobStore = Depends(get_st
         csr, key = gridx509.create_proxy_csr(certificate)
     except X509Error:
         raise APIError(400, "Issuer cert is not a valid proxy") from None
-    key_pem = key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.TraditionalOpenSSL,
-                                serialization.NoEncryption())
+    key_pem = key.private_bytes(
+        serialization.Encoding.PEM, serialization.PrivateFormat.TraditionalOpenSSL, serialization.NoEncryption()
+    )
     expires = min(now + PENDING_LIFETIME, certificate.not_valid_after_utc)
     pendingid = store.add_pending_proxy(dn, attribute, key_pem, expires)
     log.info("Delegation started: DN: %s, attr: %s", dn, attribute)
@@ -164,8 +178,12 @@ def start_delegation(payload: Any = Body(None), store: JobStore = Depends(get_st
 
 
 @router.put("/proxies", openapi_extra=_DELEGATION_BODY)
-def finish_delegation(request: Request, payload: Any = Body(None), store: JobStore = Depends(get_store),
-                      config: ServerConfig = Depends(get_config)) -> dict[str, str]:
+def finish_delegation(
+    request: Request,
+    payload: Any = Body(None),
+    store: JobStore = Depends(get_store),
+    config: ServerConfig = Depends(get_config),
+) -> dict[str, str]:
     """Step 2: store the signed proxy with the pending key and answer with
     the token of the proxy.
 
@@ -205,10 +223,14 @@ def finish_delegation(request: Request, payload: Any = Body(None), store: JobSto
 
 
 @router.delete("/proxies", status_code=204)
-def delete_proxy(caller: Caller = Depends(current_caller), store: JobStore = Depends(get_store),
-                 config: ServerConfig = Depends(get_config)) -> Response:
-    """Forget the caller's proxy: its row and its file, so the server can no
-    longer act for the user. Jobs are not touched, as in aCT."""
+def delete_proxy(
+    caller: Caller = Depends(current_caller),
+    store: JobStore = Depends(get_store),
+    config: ServerConfig = Depends(get_config),
+) -> Response:
+    """Forget the caller's credential (a proxy, or a token with its refresh
+    grant): its row and its file, so the server can no longer act for the
+    user. Jobs are not touched, as in aCT."""
     record = store.get_proxy(caller.proxyid)
     store.delete_proxy(caller.proxyid)
     paths = {proxy_path(config, caller.proxyid)}

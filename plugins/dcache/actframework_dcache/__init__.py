@@ -22,9 +22,7 @@ from collections.abc import Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
-from actframework.arc.host_files import inputs_from_host
-from actframework.errors import ConfigError, StorageError
-from actframework.hookspecs import Caller, InputFile, StagedFile, StorageContext, StorageJob, hookimpl
+from actframework.storage import ConfigError, InputFile, StagedFile, StorageContext, StorageError, StorageJob, hookimpl
 from actframework_dcache.expect import ExpectClient, Upload
 from actframework_webdav import WebDAVBackend
 
@@ -50,16 +48,19 @@ class DCacheBackend(WebDAVBackend):
         self.max_parallel_uploads = int(settings["max_parallel_uploads"])
 
     def expect_client(self, context: StorageContext) -> ExpectClient:
-        """Uploads as the job's owner (proxy, or the configured token)."""
-        token = self._token()
-        return ExpectClient(proxy=None if token else context.credentials.proxy, token=token,
-                            ca_dir=context.credentials.ca_dir, timeout=self.timeout,
-                            continue_timeout=self.continue_timeout)
+        """Uploads as the job's owner (the configured token, else the
+        owner's own token, else the proxy)."""
+        token = self._token() or context.credentials.token
+        return ExpectClient(
+            proxy=None if token else context.credentials.proxy,
+            token=token,
+            ca_dir=context.credentials.ca_dir,
+            timeout=self.timeout,
+            continue_timeout=self.continue_timeout,
+        )
 
     @hookimpl
     def act_stage_inputs(self, context: StorageContext, job: StorageJob) -> Sequence[StagedFile]:
-        if context.caller is Caller.ENGINE:
-            return inputs_from_host(context, job)
         sized = self.local_inputs(context, job)
         if not sized:
             return []
@@ -80,7 +81,9 @@ class DCacheBackend(WebDAVBackend):
         for entry, url, size, result in zip(local, urls, sizes, results, strict=True):
             if result.status not in (200, 201, 204):
                 detail = result.body.decode("utf-8", "replace").strip().splitlines()[:1]
-                raise StorageError(f"Error uploading file {entry.local_path}: PUT {url}: HTTP {result.status} "
-                                   f"{result.reason}" + (f": {detail[0][:200]}" if detail else ""))
+                raise StorageError(
+                    f"Error uploading file {entry.local_path}: PUT {url}: HTTP {result.status} "
+                    f"{result.reason}" + (f": {detail[0][:200]}" if detail else "")
+                )
             staged.append(StagedFile(entry.name, url, size))
         return staged

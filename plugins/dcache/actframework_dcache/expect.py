@@ -33,9 +33,7 @@ from pathlib import Path
 from typing import BinaryIO, Final
 from urllib.parse import urljoin, urlsplit
 
-from actframework.errors import StorageError, TransportError
-from actframework.hookspecs import SILENT, TransferProgress
-from actframework.http import default_ca_location
+from actframework.storage import SILENT, StorageError, TransferProgress, TransportError, tls_context
 
 #: Bytes per send of the body.
 BLOCK: Final = 1024 * 1024
@@ -57,27 +55,18 @@ class Upload:
     headers: Message = field(default_factory=Message, repr=False)
 
 
-def tls_context(*, proxy: str | os.PathLike[str] | None, ca_dir: str | os.PathLike[str] | None) -> ssl.SSLContext:
-    """A verifying context with the user's proxy as client certificate:
-    trusted CAs by the rule of :mod:`actframework.http`."""
-    context = ssl.create_default_context()
-    where = str(ca_dir) if ca_dir else default_ca_location()
-    if isinstance(where, str):
-        if Path(where).is_dir():
-            context.load_verify_locations(capath=where)
-        else:
-            context.load_verify_locations(cafile=where)
-    if proxy is not None:
-        context.load_cert_chain(str(proxy))
-    return context
-
-
 class ExpectClient:
     """Uploads to one door with a real ``Expect: 100-continue``."""
 
-    def __init__(self, *, proxy: str | os.PathLike[str] | None = None, token: str | None = None,
-                 ca_dir: str | os.PathLike[str] | None = None, timeout: float = 60.0,
-                 continue_timeout: float = 5.0) -> None:
+    def __init__(
+        self,
+        *,
+        proxy: str | os.PathLike[str] | None = None,
+        token: str | None = None,
+        ca_dir: str | os.PathLike[str] | None = None,
+        timeout: float = 60.0,
+        continue_timeout: float = 5.0,
+    ) -> None:
         self.token = token
         self.timeout = timeout
         self.continue_timeout = continue_timeout
@@ -90,8 +79,7 @@ class ExpectClient:
             size = source.stat().st_size
         except OSError as exc:
             raise StorageError(f"Given path {source} is not a file: {exc.strerror or exc}") from None
-        headers = {"Content-Length": str(size), "Expect": "100-continue",
-                   "Content-Type": "application/octet-stream"}
+        headers = {"Content-Length": str(size), "Expect": "100-continue", "Content-Type": "application/octet-stream"}
         if self.token:
             headers["Authorization"] = f"Bearer {self.token}"
         with _Connection(url, self._door_tls, self.timeout) as door:
@@ -134,8 +122,9 @@ class _Connection:
         try:
             raw = socket.create_connection((self.host, self.port), timeout=timeout)
             raw.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-            self.sock: socket.socket = tls.wrap_socket(raw, server_hostname=self.host) \
-                if parts.scheme == "https" else raw
+            self.sock: socket.socket = (
+                tls.wrap_socket(raw, server_hostname=self.host) if parts.scheme == "https" else raw
+            )
         except ssl.SSLCertVerificationError as exc:
             raise TransportError(f"PUT {url}: TLS: {exc.verify_message}") from None
         except OSError as exc:
@@ -153,8 +142,12 @@ class _Connection:
         return TransportError(f"PUT {self.url}: {what}: {getattr(exc, 'strerror', None) or exc}")
 
     def send_head(self, method: str, headers: dict[str, str]) -> None:
-        lines = [f"{method} {self.target} HTTP/1.1", f"Host: {self.host_header}",
-                 "User-Agent: actframework-dcache", *(f"{k}: {v}" for k, v in headers.items())]
+        lines = [
+            f"{method} {self.target} HTTP/1.1",
+            f"Host: {self.host_header}",
+            "User-Agent: actframework-dcache",
+            *(f"{k}: {v}" for k, v in headers.items()),
+        ]
         try:
             self.sock.sendall(("\r\n".join(lines) + "\r\n\r\n").encode("latin-1"))
         except OSError as exc:

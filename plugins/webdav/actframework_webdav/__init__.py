@@ -2,17 +2,17 @@
 
 ``act sub`` puts each job's local input files into a collection of its own,
 ``<url>/<job id>/`` (MKCOL, then one streamed PUT per file), and rewrites the
-job description so that its inputs are URLs there: the CE fetches them
-itself, with the user's delegated proxy, and the aCT server never carries
-the data. ``act clean``, ``act get`` and ``act kill`` remove the collection
+job description (xRSL or ADL, written back in its own language) so that its
+inputs are URLs there: the CE fetches them itself, with the user's delegated
+proxy, and the aCT server never carries the data. ``act clean``, ``act get`` and ``act kill`` remove the collection
 (DELETE; already gone is fine).
 
 The outputs take the usual way (the engine fetches them from the CE onto
-the aCT host and ``act get`` downloads them from the server, as with
-``actstore``), unless ``outputs`` is on: then each output file the
-description keeps on the CE (``("name" "")``, a plain file name) is sent by
-the CE itself to ``<url>/<job id>-results/<name>``, and ``act get``
-downloads it from there (next to whatever the server has). Results on
+the aCT host and ``act get`` downloads them from the server: the core does
+that), unless ``outputs`` is on: then each output file the description
+keeps on the CE (``("name" "")``, a plain file name) is sent by the CE
+itself to ``<url>/<job id>-results/<name>``, and ``act get`` downloads it
+from there (next to whatever the server has). Results on
 WebDAV are the user's files: cleaning the job removes its inputs, never
 its results.
 
@@ -32,21 +32,22 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlparse
 
-from actframework import xrsl
-from actframework.arc.host_files import inputs_from_host, results_on_host
-from actframework.client.api import ACTClient
-from actframework.errors import ActError, ConfigError, StorageError
-from actframework.hookspecs import (
-    Caller,
+from actframework.storage import (
+    ActError,
+    ConfigError,
     InputFile,
+    OutputFile,
     ResultLocation,
+    RetryPolicy,
     StagedFile,
     StorageContext,
+    StorageError,
     StorageJob,
     hookimpl,
+    inside,
+    parse,
+    unparse,
 )
-from actframework.http import RetryPolicy
-from actframework.paths import inside
 from actframework_webdav.dav import DavClient, DavEntry
 
 NAME = "webdav"
@@ -65,7 +66,7 @@ class WebDAVBackend:
     def __init__(self, options: Mapping[str, Any]) -> None:
         unknown = set(options) - self.options
         if unknown:
-            raise ConfigError(f"storage backend {self.name}: unknown option {sorted(unknown)[0]!r}")
+            raise ConfigError(f"storage backend {self.name}: unknown option {min(unknown)!r}")
         url = options.get("url")
         if url is not None and urlparse(str(url)).scheme not in ("http", "https"):
             raise ConfigError(f"storage backend {self.name}: url must be an http(s) URL, got {url!r}")
@@ -90,8 +91,10 @@ class WebDAVBackend:
 
     def _base(self) -> str:
         if not self.url:
-            raise StorageError(f"the {self.name} backend needs a URL: --webdav URL, or `webdav:` in the "
-                               "configuration, or the backend option url")
+            raise StorageError(
+                f"the {self.name} backend needs a URL: --webdav URL, or `webdav:` in the "
+                "configuration, or the backend option url"
+            )
         return self.url
 
     def _token(self) -> str | None:
@@ -106,20 +109,18 @@ class WebDAVBackend:
             raise StorageError(f"cannot read {self.token_file}: {exc.strerror or exc}") from None
 
     def dav(self, context: StorageContext) -> DavClient:
-        """A client for the base URL, as the job's owner."""
-        token = self._token()
+        """A client for the base URL, as the job's owner: the configured
+        token, else the owner's own token (a token user's), else the proxy."""
+        token = self._token() or context.credentials.token
         proxy = None if token else context.credentials.proxy
-        return DavClient(self._base(), proxy=proxy, token=token, ca_dir=context.credentials.ca_dir,
-                         timeout=self.timeout, retry=RETRY)
+        return DavClient(
+            self._base(), proxy=proxy, token=token, ca_dir=context.credentials.ca_dir, timeout=self.timeout, retry=RETRY
+        )
 
     # ------------------------------------------------------------------ hooks
 
     @hookimpl
     def act_stage_inputs(self, context: StorageContext, job: StorageJob) -> Sequence[StagedFile]:
-        if context.caller is Caller.ENGINE:
-            # Inputs staged here are URLs the CE fetches itself; files a
-            # client uploaded to the server go into the session as actstore's.
-            return inputs_from_host(context, job)
         local = self.local_inputs(context, job)
         staged: list[StagedFile] = []
         if local or self.outputs:
@@ -147,59 +148,58 @@ class WebDAVBackend:
         return sized
 
     @hookimpl
-    def act_rewrite_description(
-        self, context: StorageContext, job: StorageJob, staged: Sequence[StagedFile]
-    ) -> str:
-        if context.caller is Caller.ENGINE or not (staged or self.outputs):
+    def act_rewrite_description(self, context: StorageContext, job: StorageJob, staged: Sequence[StagedFile]) -> str:
+        if not (staged or self.outputs):
             return job.description
         where = {item.name: item.location for item in staged}
-        jobs = xrsl.parse(job.description)
+        jobs = parse(job.description)
         results_base = f"{self._base()}/{self.results_collection(job)}"
         for parsed in jobs:
             if staged:
-                parsed.set_inputfiles([(name, where.get(name, source)) for name, source in parsed.inputfiles])
-            if self.outputs and parsed.outputfiles:
-                parsed.set_outputfiles([
-                    (name, f"{results_base}/{DavClient.path(name)}" if not target and "/" not in name.strip("/")
-                     and not name.endswith("/") else target)
-                    for name, target in parsed.outputfiles
-                ])
-        return xrsl.unparse(jobs)
+                parsed.set_inputs(
+                    [InputFile(entry.name, where.get(entry.name, entry.source)) for entry in parsed.inputs]
+                )
+            if self.outputs and parsed.outputs:
+                parsed.set_outputs(
+                    [
+                        OutputFile(entry.name, f"{results_base}/{DavClient.path(entry.name)}")
+                        if not entry.target and "/" not in entry.name.strip("/") and not entry.name.endswith("/")
+                        else entry
+                        for entry in parsed.outputs
+                    ]
+                )
+        return unparse(jobs)
 
     @hookimpl
-    def act_retrieve_results(
-        self, context: StorageContext, job: StorageJob, destination: Path
-    ) -> ResultLocation:
-        if context.caller is Caller.ENGINE:
-            return results_on_host(context, job, destination)
-        if not context.server_url or not context.credentials.token:
-            raise StorageError(f"the {self.name} backend needs the aCT server URL and the user's token")
-        with ACTClient(context.server_url, token=context.credentials.token) as act:
-            files = act.download_results(job.id, destination, context.progress)
-        if self.url:
-            files = sorted({*files, *self._results_from_webdav(context, job, destination)})
-        return ResultLocation(job.id, str(destination), tuple(files))
-
-    def _results_from_webdav(self, context: StorageContext, job: StorageJob, destination: Path) -> list[str]:
+    def act_retrieve_results(self, context: StorageContext, job: StorageJob, destination: Path) -> ResultLocation:
         """The outputs the CE wrote to ``<url>/<id>-results/`` (none if there
-        is no such collection), downloaded into ``destination``."""
+        is no such collection, or no URL), downloaded into ``destination``."""
+        if not self.url:
+            return ResultLocation(job.id, str(destination))
         collection = self.results_collection(job)
+        written: list[Path] = []
         files: list[str] = []
-        with self.dav(context) as dav:
-            pending = [("", dav.list(collection, missing_ok=True))]
-            while pending:
-                prefix, entries = pending.pop()
-                for entry in entries:
-                    relative = f"{prefix}{entry.name}"
-                    if entry.is_collection:
-                        pending.append((f"{relative}/", dav.list(collection, relative)))
-                        continue
-                    target = inside(destination, relative)
-                    if target is None:
-                        raise StorageError(f"job {job.id}: WebDAV listed {relative!r}, outside the results")
-                    dav.get(target, collection, relative, progress=context.progress)
-                    files.append(relative)
-        return files
+        try:
+            with self.dav(context) as dav:
+                pending = [("", dav.list(collection, missing_ok=True))]
+                while pending:
+                    prefix, entries = pending.pop()
+                    for entry in entries:
+                        relative = f"{prefix}{entry.name}"
+                        if entry.is_collection:
+                            pending.append((f"{relative}/", dav.list(collection, relative)))
+                            continue
+                        target = inside(destination, relative)
+                        if target is None:
+                            raise StorageError(f"job {job.id}: WebDAV listed {relative!r}, outside the results")
+                        dav.get(target, collection, relative, progress=context.progress)
+                        written.append(target)
+                        files.append(relative)
+        except BaseException:
+            for path in written:
+                path.unlink(missing_ok=True)
+            raise
+        return ResultLocation(job.id, f"{self._base()}/{collection}", tuple(sorted(files)))
 
     @hookimpl
     def act_clean_up(self, context: StorageContext, job: StorageJob) -> bool:

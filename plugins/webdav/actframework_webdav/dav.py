@@ -2,7 +2,7 @@
 
 :class:`DavClient` speaks to one WebDAV base URL (the user's directory) as
 the user: an X.509 proxy as TLS client certificate, or a bearer token.
-Through :class:`~actframework.http.HTTPClient` it verifies the server's
+Through :class:`~actframework.storage.HTTPClient` it verifies the server's
 certificate against the grid CAs, sends no environment proxies, and retries
 only what can be repeated (PUT bodies are replayed from their start).
 
@@ -23,15 +23,15 @@ from pathlib import Path, PurePosixPath
 from typing import Final
 from urllib.parse import quote, unquote, urlsplit
 
-from actframework.errors import StorageError
-from actframework.hookspecs import SILENT, TransferProgress
-from actframework.http import HTTPClient, RetryPolicy, save_body
+from actframework.storage import SILENT, HTTPClient, RetryPolicy, StorageError, TransferProgress, save_body
 
 #: Bytes per read when streaming a download to disk.
 CHUNK: Final = 8 * 1024 * 1024
 _DAV: Final = "{DAV:}"
-_PROPFIND_BODY: Final = (b'<?xml version="1.0" encoding="utf-8"?>'
-                         b'<propfind xmlns="DAV:"><prop><resourcetype/><getcontentlength/></prop></propfind>')
+_PROPFIND_BODY: Final = (
+    b'<?xml version="1.0" encoding="utf-8"?>'
+    b'<propfind xmlns="DAV:"><prop><resourcetype/><getcontentlength/></prop></propfind>'
+)
 
 
 @dataclass(frozen=True)
@@ -53,13 +53,28 @@ def _reason(response: object) -> str:
 class DavClient:
     """One user's WebDAV directory at ``base_url``."""
 
-    def __init__(self, base_url: str, *, proxy: str | os.PathLike[str] | None = None, token: str | None = None,
-                 ca_dir: str | os.PathLike[str] | None = None, ca_file: str | os.PathLike[str] | None = None,
-                 timeout: float = 60.0, retry: RetryPolicy = RetryPolicy()) -> None:
+    def __init__(
+        self,
+        base_url: str,
+        *,
+        proxy: str | os.PathLike[str] | None = None,
+        token: str | None = None,
+        ca_dir: str | os.PathLike[str] | None = None,
+        ca_file: str | os.PathLike[str] | None = None,
+        timeout: float = 60.0,
+        retry: RetryPolicy = RetryPolicy(),
+    ) -> None:
         self.base_url = base_url.rstrip("/")
         self._base_path = urlsplit(self.base_url).path.rstrip("/")
-        self.http = HTTPClient(self.base_url, proxy=proxy, token=token, ca_dir=ca_dir, ca_file=ca_file,
-                               timeout=(min(15.0, timeout), timeout), retry=retry)
+        self.http = HTTPClient(
+            self.base_url,
+            proxy=proxy,
+            token=token,
+            ca_dir=ca_dir,
+            ca_file=ca_file,
+            timeout=(min(15.0, timeout), timeout),
+            retry=retry,
+        )
 
     def close(self) -> None:
         self.http.close()
@@ -112,8 +127,13 @@ class DavClient:
         """The members of a collection (PROPFIND, depth 1), without itself;
         none for a missing collection if ``missing_ok``."""
         path = self.path(*parts)
-        response = self.http.request("PROPFIND", path + "/", data=_PROPFIND_BODY, idempotent=True,
-                                     headers={"Depth": "1", "Content-Type": "application/xml"})
+        response = self.http.request(
+            "PROPFIND",
+            path + "/",
+            data=_PROPFIND_BODY,
+            idempotent=True,
+            headers={"Depth": "1", "Content-Type": "application/xml"},
+        )
         if response.status_code == 404:
             if missing_ok:
                 return []
@@ -148,8 +168,9 @@ class DavClient:
             size = source.stat().st_size
         except OSError as exc:
             raise StorageError(f"Given path {source} is not a file: {exc.strerror or exc}") from None
-        response = self.http.request("PUT", path, data=source, progress=progress.advance,
-                                     headers={"Content-Type": "application/octet-stream"})
+        response = self.http.request(
+            "PUT", path, data=source, progress=progress.advance, headers={"Content-Type": "application/octet-stream"}
+        )
         if response.status_code not in (200, 201, 204):
             raise StorageError(f"Error uploading file {source}: PUT {self.url(path)}: {_reason(response)}")
         progress.file_done()

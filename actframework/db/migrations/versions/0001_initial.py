@@ -40,9 +40,7 @@ def _long_binary() -> sa.types.TypeEngine[Any]:
 
 
 def _binary_string(length: int) -> sa.types.TypeEngine[Any]:
-    return sa.String(length).with_variant(
-        mysql.VARCHAR(length, collation="utf8mb4_bin"), *_MYSQL
-    )
+    return sa.String(length).with_variant(mysql.VARCHAR(length, collation="utf8mb4_bin"), *_MYSQL)
 
 
 def upgrade() -> None:
@@ -143,9 +141,7 @@ def upgrade() -> None:
         sa.Column("WaitingPosition", sa.Integer()),
         sa.Column("WorkingAreaEraseTime", _datetime()),
         sa.PrimaryKeyConstraint("id", name="pk_arcjobs"),
-        sa.ForeignKeyConstraint(
-            ["jobdesc"], ["jobdescriptions.id"], name="fk_arcjobs_jobdesc_jobdescriptions"
-        ),
+        sa.ForeignKeyConstraint(["jobdesc"], ["jobdescriptions.id"], name="fk_arcjobs_jobdesc_jobdescriptions"),
         **_TABLE_OPTIONS,
     )
     op.create_index("ix_arcjobs_arcstate", "arcjobs", ["arcstate"])

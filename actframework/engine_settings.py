@@ -1,6 +1,10 @@
 """The engine's settings: the ``engine:`` section of the actd configuration.
 
-aCT hard-codes most of its timeouts (act-spec §F.13); here each one is a key
+A configuration module beside :mod:`actframework.server_config`, which
+holds it, rather than a part of the engine: reading the host's
+configuration (as ``actd serve`` does) loads nothing of the engine.
+
+aCT hard-codes most of its timeouts; here each one is a key
 with aCT's value as the default, so a site can change them without patching.
 The other defaults are chosen for a responsive single host; the comments of
 :data:`ENGINE_CONFIG_TEMPLATE` say what each key trades off.
@@ -8,17 +12,16 @@ The other defaults are chosen for a responsive single host; the comments of
 
 from __future__ import annotations
 
+import enum
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import timedelta
 from types import MappingProxyType
-from typing import TYPE_CHECKING
 
 from actframework.arc.states import REST_TO_STATE
+from actframework.clusters import normalise_cluster_url
+from actframework.config import ConfigSection, normalise_listen
 from actframework.errors import ConfigError
-
-if TYPE_CHECKING:
-    from actframework.config import ConfigSection
 
 #: The ``State`` names a ``max_state_time`` may name (aCT's ``maxtime<state>``
 #: keys are these, lower-cased).
@@ -58,6 +61,17 @@ class Timeouts:
         return timedelta(seconds=getattr(self, name))
 
 
+class ClusterAuth(enum.StrEnum):
+    """How the engine authenticates to a CE (``sites.<name>.auth``)."""
+
+    AUTO = "auto"
+    """With whatever the job's owner has: their proxy or their token."""
+    X509 = "x509"
+    """Only with X.509 proxies: jobs of token owners are refused."""
+    TOKEN = "token"
+    """Only with bearer tokens: jobs of proxy owners are refused."""
+
+
 @dataclass(frozen=True)
 class Site:
     """Limits for one CE (aCT's ``sites.<name>``)."""
@@ -65,13 +79,18 @@ class Site:
     endpoint: str
     """The cluster URL, normalised as job cluster lists are."""
     maxjobs: int = 999999
-    """Most jobs this engine keeps on the CE, in any state."""
+    """Most jobs this engine keeps on the CE unfinished (submitting, queued, running, finishing, being killed)."""
     offline: bool = False
     """Submit nothing to the CE (jobs already there are still followed)."""
     queue_fraction: float | None = None
     """Throttle: submit only while queued jobs are fewer than
     ``queue_fraction`` × running jobs + ``queue_offset``."""
     queue_offset: int = 100
+    auth: ClusterAuth = ClusterAuth.AUTO
+    """Which owners' credentials the engine may use on the CE."""
+    token_audience: str = ""
+    """What a token owner's token must name in its ``aud`` for this CE;
+    empty: the CE's service URL, ``https://<host>:<port>/arex``."""
 
 
 @dataclass(frozen=True)
@@ -84,6 +103,9 @@ class EngineSettings:
     """Seconds between two status checks of one job (aCT's jobs.checkinterval)."""
     submit_batch: int = 100
     """Jobs per bulk submission (aCT: 100)."""
+    submit_batches_at_once: int = 2
+    """Bulk submissions one cycle sends to one CE at the same time: while the
+    CE works on one POST, the next is already on its way."""
     status_batch: int = 10000
     """Most jobs one status cycle checks (sent to the CE in chunks under its body limit)."""
     fetch_batch: int = 100
@@ -123,6 +145,12 @@ class EngineSettings:
     """Seconds after its expiry that the proxy of a user with no jobs left is
     kept (so that ``act proxy`` keeps the user's identity); then the proxy
     and its records are removed."""
+    token_refresh_interval: int = 60
+    """Seconds between two looks for token users' access tokens to refresh
+    (with the refresh grant ``act token --refresh-token-file`` handed over);
+    a refresh that failed is tried again at the next look."""
+    token_refresh_before: int = 600
+    """Refresh an access token when it has less than this many seconds left."""
     metrics_listen: str = ""
     """HOST:PORT of the Prometheus endpoint; empty: none."""
 
@@ -136,21 +164,21 @@ class EngineSettings:
     @classmethod
     def from_section(cls, section: ConfigSection) -> EngineSettings:
         """Read the ``engine:`` mapping (every key optional)."""
-        from actframework.config import normalise_listen
-        from actframework.clusters import normalise_cluster_url
-
         timeouts_section = section.section("timeouts")
-        timeouts = Timeouts(**{
-            name: timeouts_section.integer(name, default=getattr(Timeouts, name), minimum=1)
-            for name in Timeouts.__dataclass_fields__
-        })
+        timeouts = Timeouts(
+            **{
+                name: timeouts_section.integer(name, default=getattr(Timeouts, name), minimum=1)
+                for name in Timeouts.__dataclass_fields__
+            }
+        )
         max_times_section = section.section("max_state_times")
         max_times: dict[str, int] = {}
         for key in max_times_section.keys():
             name = key.lower()
             if name not in STATE_NAMES:
-                raise ConfigError(f"{max_times_section.where}: {key!r} is not a job State "
-                                  f"(one of {', '.join(sorted(STATE_NAMES))})")
+                raise ConfigError(
+                    f"{max_times_section.where}: {key!r} is not a job State (one of {', '.join(sorted(STATE_NAMES))})"
+                )
             max_times[name] = max_times_section.integer(key, default=0, minimum=1)
         sites_section = section.section("sites")
         sites: list[Site] = []
@@ -162,18 +190,25 @@ class EngineSettings:
                 raise ConfigError(f"{site.where}: endpoint {endpoint!r} is not an https://host[:port]/queue URL")
             status = site.choice("status", ("online", "offline"), default="online")
             fraction = site.number("queue_fraction", default=-1.0, minimum=-1.0)
-            sites.append(Site(
-                endpoint=normalised,
-                maxjobs=site.integer("maxjobs", default=Site.maxjobs, minimum=0),
-                offline=status == "offline",
-                queue_fraction=fraction if fraction >= 0 else None,
-                queue_offset=site.integer("queue_offset", default=Site.queue_offset, minimum=0),
-            ))
+            sites.append(
+                Site(
+                    endpoint=normalised,
+                    maxjobs=site.integer("maxjobs", default=Site.maxjobs, minimum=0),
+                    offline=status == "offline",
+                    queue_fraction=fraction if fraction >= 0 else None,
+                    queue_offset=site.integer("queue_offset", default=Site.queue_offset, minimum=0),
+                    auth=ClusterAuth(site.choice("auth", tuple(ClusterAuth), default=ClusterAuth.AUTO)),
+                    token_audience=site.string("token_audience"),
+                )
+            )
             site.reject_unknown()
         settings = cls(
             poll_interval=section.number("poll_interval", default=cls.poll_interval, minimum=0.05),
             check_interval=section.integer("check_interval", default=cls.check_interval, minimum=0),
             submit_batch=section.integer("submit_batch", default=cls.submit_batch, minimum=1),
+            submit_batches_at_once=section.integer(
+                "submit_batches_at_once", default=cls.submit_batches_at_once, minimum=1
+            ),
             status_batch=section.integer("status_batch", default=cls.status_batch, minimum=1),
             fetch_batch=section.integer("fetch_batch", default=cls.fetch_batch, minimum=1),
             clean_batch=section.integer("clean_batch", default=cls.clean_batch, minimum=1),
@@ -182,17 +217,22 @@ class EngineSettings:
             ce_timeout=section.number("ce_timeout", default=cls.ce_timeout, minimum=1.0),
             lease=section.integer("lease", default=cls.lease, minimum=10),
             delegation_renew_before=section.integer(
-                "delegation_renew_before", default=cls.delegation_renew_before, minimum=60),
+                "delegation_renew_before", default=cls.delegation_renew_before, minimum=60
+            ),
             credential_check_interval=section.integer(
-                "credential_check_interval", default=cls.credential_check_interval, minimum=0),
+                "credential_check_interval", default=cls.credential_check_interval, minimum=0
+            ),
             resubmit_errors=tuple(section.string_list("resubmit_errors")),
             resubmit_attempts=section.integer("resubmit_attempts", default=cls.resubmit_attempts, minimum=0),
             max_state_times=MappingProxyType(max_times),
             sites=tuple(sites),
             timeouts=timeouts,
             max_queue_time=section.integer("max_queue_time", default=cls.max_queue_time, minimum=0),
-            expired_proxy_grace=section.integer("expired_proxy_grace", default=cls.expired_proxy_grace,
-                                                minimum=0),
+            expired_proxy_grace=section.integer("expired_proxy_grace", default=cls.expired_proxy_grace, minimum=0),
+            token_refresh_interval=section.integer(
+                "token_refresh_interval", default=cls.token_refresh_interval, minimum=1
+            ),
+            token_refresh_before=section.integer("token_refresh_before", default=cls.token_refresh_before, minimum=0),
             metrics_listen=section.string("metrics_listen"),
         )
         for sub in (section, timeouts_section, max_times_section, sites_section):
@@ -214,6 +254,9 @@ engine:
   check_interval: 5
   # Jobs per bulk submission (aCT: 100).
   submit_batch: 100
+  # Bulk submissions a cycle sends to one CE at once (each of submit_batch
+  # jobs): the CE works on one while the next is on its way.
+  submit_batches_at_once: 2
   # Most jobs one status cycle checks (sent to the CE in chunks it accepts).
   status_batch: 10000
   # Most jobs one cycle fetches outputs of (aCT: 100).
@@ -246,10 +289,12 @@ engine:
   # Per-CE limits (aCT: sites), e.g.
   #   mysite:
   #     endpoint: https://ce.example.org/batch
-  #     maxjobs: 5000          # jobs on the CE in any state
+  #     maxjobs: 5000          # jobs on the CE not finished yet
   #     status: online         # offline: submit nothing there
   #     queue_fraction: 0.5    # submit while queued < 0.5 x running + queue_offset
   #     queue_offset: 100
+  #     auth: auto             # x509 or token: only owners with a proxy, or a token
+  #     token_audience: ""     # what tokens' aud must hold (default: https://<host>:<port>/arex)
   sites: {{}}
   # Cancel jobs still waiting to be submitted this many seconds after they
   # were created, refused or not; 0: jobs wait for a free slot for as long
@@ -259,6 +304,16 @@ engine:
   # (a new act proxy keeps the same identity), then remove it and its
   # delegations.
   expired_proxy_grace: 604800
+  # Token users who handed over a refresh grant (act token
+  # --refresh-token-file): every this many seconds the engine looks for
+  # access tokens of users with jobs that expire soon and gets fresh ones at
+  # their issuer's token endpoint. A refresh that fails is logged once and
+  # tried again at each look; meanwhile the user's jobs wait as for an
+  # expired proxy.
+  token_refresh_interval: 60
+  # "Soon": an access token is refreshed when it has less than this many
+  # seconds left.
+  token_refresh_before: 600
   # Seconds before the engine gives up on a job in a state (aCT's values).
   timeouts:
     # Refused (or handed back) by clusters and accepted by none for this
