@@ -5,6 +5,7 @@ restarts the pair. Real processes throughout: the children are found in
 
 from __future__ import annotations
 
+import re
 import signal
 import subprocess
 import time
@@ -21,6 +22,9 @@ pytestmark = [pytest.mark.integration, pytest.mark.arex]
 #: Generously more than `actd run` takes to stop its children with the
 #: stack's settings (ce_timeout 60: 65 s + 25 s).
 CHILD_STOP_S = 150
+
+#: What the engine logs once its signal handlers are in place.
+ENGINE_STARTED = re.compile(r"engine \S+ started")
 
 
 def children(pid: int) -> dict[str, int]:
@@ -56,6 +60,11 @@ def test_actd_run_stops_the_other_child_and_exits_non_zero_when_one_dies(
     while len(found := children(run.pid)) < 2 and time.monotonic() < deadline:
         time.sleep(0.1)
     assert set(found) == {"serve", "engine"}, found
+    # A child killed before it has set up its own signal handling dies of
+    # the signal itself; the engine says "started" once it has.
+    while not ENGINE_STARTED.search(stack.log("run")) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert ENGINE_STARTED.search(stack.log("run")), stack.log("run")
     survivor = found["engine" if victim == "serve" else "serve"]
 
     subprocess.run(["kill", f"-{sig.value}", str(found[victim])], check=True)
