@@ -140,11 +140,16 @@ def test_database_down_longer_than_outage_wait_is_database_unavailable(
         assert store.select_jobs(1, JobFilter(), ["id"], []) == []
 
 
-def kill_own_connection(store: JobStore, connection: Connection) -> None:
-    """End ``connection``'s server session from another connection, as a
+def backend_id(store: JobStore, connection: Connection) -> int:
+    """The server's id for ``connection``'s session."""
+    postgresql = store.engine.dialect.name == "postgresql"
+    return int(connection.exec_driver_sql("SELECT pg_backend_pid()" if postgresql else "SELECT CONNECTION_ID()").scalar())
+
+
+def kill_session(store: JobStore, own: int) -> None:
+    """End the server session ``own`` from another connection, as a
     database restart would, and wait until the server has let it go."""
     postgresql = store.engine.dialect.name == "postgresql"
-    own = connection.exec_driver_sql("SELECT pg_backend_pid()" if postgresql else "SELECT CONNECTION_ID()").scalar()
     with store.engine.connect() as killer:
         if postgresql:
             killer.execute(text("SELECT pg_terminate_backend(:id)"), {"id": own})
@@ -153,9 +158,17 @@ def kill_own_connection(store: JobStore, connection: Connection) -> None:
             killer.execute(text(f"KILL {int(own)}"))
             gone = "SELECT count(*) FROM information_schema.PROCESSLIST WHERE ID = :id"
         deadline = time.monotonic() + 30
-        while killer.execute(text(gone), {"id": own}).scalar():
+        while True:
+            killer.rollback()  # a new transaction: PostgreSQL keeps one activity snapshot per transaction
+            if not killer.execute(text(gone), {"id": own}).scalar():
+                break
             assert time.monotonic() < deadline
             time.sleep(0.05)
+
+
+def kill_own_connection(store: JobStore, connection: Connection) -> None:
+    """End ``connection``'s server session (see :func:`kill_session`)."""
+    kill_session(store, backend_id(store, connection))
 
 
 @pytest.mark.parametrize("db_url", ["postgresql", "mariadb"], indirect=True)
@@ -177,12 +190,22 @@ def test_a_write_whose_connection_dies_during_commit_is_not_run_again(store: Job
     """Its outcome is unknown; re-running could do it twice (see _core)."""
     calls: list[int] = []
 
+    sessions: list[int] = []
+
     def work(connection: Connection) -> None:
         calls.append(1)
-        connection.exec_driver_sql("SELECT 1")
-        kill_own_connection(store, connection)  # COMMIT comes next
+        sessions.append(backend_id(store, connection))
 
-    with pytest.raises(DatabaseUnavailableError, match="lost while committing"):
-        store._write(work)
+    def kill_before_commit(_connection: Connection) -> None:
+        # Called as the block ends, just before the driver's COMMIT: the
+        # session dies with the unit's work done and its COMMIT not yet sent.
+        kill_session(store, sessions[-1])
+
+    event.listen(store.engine, "commit", kill_before_commit)
+    try:
+        with pytest.raises(DatabaseUnavailableError, match="lost while committing"):
+            store._write(work)
+    finally:
+        event.remove(store.engine, "commit", kill_before_commit)
     assert len(calls) == 1
     assert store.select_jobs(1, JobFilter(), ["id"], []) == []  # and the store goes on
