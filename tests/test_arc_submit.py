@@ -51,12 +51,22 @@ def test_prepare_adds_outputs_and_uploads_as_arcsub_does(tmp_path: Path) -> None
     prepared = prepare_job(job, input_dir=tmp_path, queue="fork", delegation_id="d1")
     described = prepared.description
     assert [(e.name, e.source) for e in described.inputs] == [
-        ("data.txt", ""), ("remote", "https://host/remote"), ("run.sh", "")]
+        ("data.txt", "5"), ("remote", "https://host/remote"), ("run.sh", "18")]  # sizes, as arcsub writes them
     assert [(e.name, e.target) for e in described.outputs] == [
         ("result", ""), ("out", ""), ("err", ""), ("log/", "")]
     assert described.queue == "fork" and described.delegation_id == "d1"
     assert prepared.uploads == (("data.txt", tmp_path / "data.txt"), ("run.sh", tmp_path / "run.sh"))
     assert job.queue is None, "the caller's job is not modified"
+
+
+def test_prepare_gives_adl_uploads_an_empty_source(tmp_path: Path) -> None:
+    (tmp_path / "in.txt").write_text("data\n")
+    job = jobdesc.parse_one(
+        f'<ActivityDescription xmlns="{ADL_NS}"><Application><Executable><Path>/bin/true</Path></Executable>'
+        "</Application><DataStaging><InputFile><Name>in.txt</Name></InputFile></DataStaging></ActivityDescription>")
+    prepared = prepare_job(job, input_dir=tmp_path)
+    assert [(e.name, e.source) for e in prepared.description.inputs] == [("in.txt", "")]
+    assert prepared.uploads == (("in.txt", tmp_path / "in.txt"),)
 
 
 def test_prepare_refuses_a_missing_local_input(tmp_path: Path) -> None:
@@ -155,6 +165,36 @@ def test_job_waiting_for_its_inputs_goes_away_after_kill_and_clean(arc_rest: ARC
         time.sleep(1)
     assert job_id not in {j.id for j in arc_rest.get_jobs_list()}
     ce_jobs.remove(job_id)
+
+
+def test_a_cut_off_upload_keeps_the_job_waiting_until_the_whole_file_is_sent(
+    arc_rest: ARCRest, ce_jobs: list[str], tmp_path: Path
+) -> None:
+    """An upload can be cut off half way (the engine killed, the connection
+    dropped). The prepared xRSL names each uploaded file's size, so the CE
+    waits for the whole file, and the upload sent again completes the job;
+    it never runs with the shorter file."""
+    data = b"0123456789" * 1000
+    (tmp_path / "in.txt").write_bytes(data)
+    job = jobdesc.parse_one('&(executable="/bin/sh")(arguments="-c" "wc -c <in.txt")(stdout="stdout")'
+                            '(inputfiles=("in.txt" ""))(jobname="cut-off-upload")')
+    prepared = prepare_job(job, input_dir=tmp_path, into_description=arc_rest.version == "1.0")
+    [created] = post_jobs(arc_rest, [prepared])
+    job_id = created.unwrap().id
+    ce_jobs.append(job_id)
+
+    arc_rest.upload_file(job_id, "in.txt", data[:4000])
+    waiting = {"ACCEPTING", "ACCEPTED", "PREPARING"}
+    deadline = time.monotonic() + 15  # a whole upload leaves PREPARING within a few seconds
+    while time.monotonic() < deadline:
+        [state] = arc_rest.get_jobs_status([job_id])
+        assert state.value in waiting, state
+        time.sleep(0.5)
+
+    arc_rest.upload_file(job_id, "in.txt", data)
+    wait_for(arc_rest, [job_id], {"FINISHED"}, timeout=120)
+    fetch_jobs(arc_rest, [Fetch(job_id, tmp_path / "out", diagnose=())])
+    assert (tmp_path / "out" / "stdout").read_text().strip() == str(len(data))
 
 
 # --------------------------------------------------------------------------- ADL

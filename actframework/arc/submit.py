@@ -12,9 +12,10 @@ The description is prepared the way ``arcsub`` prepares it, because A-REX
 takes it literally: a relative executable or standard input is an input
 file to upload; standard output and error and the log directory are added
 to the output files (A-REX deletes every session file not listed there when
-the job ends); local input sources become empty sources (A-REX then waits
-for an upload); the queue and delegation are written into the description
-on REST 1.0 and sent as parameters on 1.1.
+the job ends); local input sources become the file's size in xRSL (A-REX
+then waits for an upload of exactly that many bytes, so a cut-off upload
+can be sent again) and empty in ADL; the queue and delegation are written
+into the description on REST 1.0 and sent as parameters on 1.1.
 """
 
 from __future__ import annotations
@@ -71,7 +72,7 @@ def prepare_job(
         if not path.is_file() or not os.access(path, os.R_OK):
             raise InputFileError(f"input file {path} does not exist or cannot be read")
         uploads.append((entry.name, path))
-        rewritten.append(InputFile(entry.name, ""))
+        rewritten.append(InputFile(entry.name, job.upload_source(path.stat().st_size)))
     if inputs:
         job.set_inputs(rewritten)
     if outputs:

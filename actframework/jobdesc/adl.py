@@ -295,6 +295,9 @@ class ADLDescription(JobDescription):
     def set_inputs(self, entries: Iterable[InputFile]) -> None:
         self._set_files(INPUT_FILE, [(entry.name, entry.source) for entry in entries])
 
+    def upload_source(self, size: int) -> str:
+        return ""
+
     def set_outputs(self, entries: Iterable[OutputFile]) -> None:
         self._set_files(OUTPUT_FILE, [(entry.name, entry.target) for entry in entries])
 

@@ -171,6 +171,18 @@ class JobDescription(ABC):
     def set_delegation_id(self, delegation_id: str) -> None:
         """Make the job's data staging use the CE delegation ``delegation_id``."""
 
+    @abstractmethod
+    def upload_source(self, size: int) -> str:
+        """The source to write for an input file of ``size`` bytes that the
+        submitter uploads into the session.
+
+        xRSL says the size (``("in.txt" "1024")``, as ``arcsub`` writes it):
+        A-REX then keeps the job in PREPARING until the session file has
+        that many bytes, so an upload cut off half way (a killed engine, a
+        dropped connection) can be sent again and never runs as a shorter
+        file. ADL has no field for it and gets an empty source.
+        """
+
     # ------------------------------------------------------------------ whole jobs
 
     @abstractmethod

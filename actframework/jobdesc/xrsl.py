@@ -101,6 +101,9 @@ class XRSLDescription(JobDescription):
     def set_inputs(self, entries: Iterable[InputFile]) -> None:
         self.job.set_inputfiles([(entry.name, entry.source) for entry in entries])
 
+    def upload_source(self, size: int) -> str:
+        return str(size)
+
     def set_outputs(self, entries: Iterable[OutputFile]) -> None:
         self.job.set_outputfiles([(entry.name, entry.target) for entry in entries])
 
