@@ -108,6 +108,10 @@ class EngineSettings:
     CE works on one POST, the next is already on its way."""
     status_batch: int = 10000
     """Most jobs one status cycle checks (sent to the CE in chunks under its body limit)."""
+    status_chunk: int = 1000
+    """Jobs per bulk info call of a status cycle. Two calls are in flight at
+    once while the engine records the chunk before, so its own work overlaps
+    the CE's instead of following one call for every job."""
     fetch_batch: int = 100
     """Most jobs one cycle fetches outputs of (aCT: 100)."""
     clean_batch: int = 100
@@ -210,6 +214,7 @@ class EngineSettings:
                 "submit_batches_at_once", default=cls.submit_batches_at_once, minimum=1
             ),
             status_batch=section.integer("status_batch", default=cls.status_batch, minimum=1),
+            status_chunk=section.integer("status_chunk", default=cls.status_chunk, minimum=1),
             fetch_batch=section.integer("fetch_batch", default=cls.fetch_batch, minimum=1),
             clean_batch=section.integer("clean_batch", default=cls.clean_batch, minimum=1),
             cancel_batch=section.integer("cancel_batch", default=cls.cancel_batch, minimum=1),
@@ -259,6 +264,8 @@ engine:
   submit_batches_at_once: 2
   # Most jobs one status cycle checks (sent to the CE in chunks it accepts).
   status_batch: 10000
+  # Jobs per bulk info call of a status cycle (two calls in flight at once).
+  status_chunk: 1000
   # Most jobs one cycle fetches outputs of (aCT: 100).
   fetch_batch: 100
   # Most jobs one cycle cleans (aCT: 100).

@@ -20,7 +20,7 @@ from actframework.arc import ARCRest
 from actframework.arc.jobs import as_list
 from actframework.x509 import load_proxy
 
-from fixtures.breaking_relay import Answer, BreakingRelay, Exchange
+from fixtures.breaking_relay import NO_ANSWER, Answer, BreakingRelay, Exchange
 from fixtures.stack import StackFactory
 from test_engine_e2e import SLEEP_JOB
 from test_engine_faults import assert_all_done_once, inputs, marked_job
@@ -29,8 +29,9 @@ pytestmark = [pytest.mark.integration, pytest.mark.arex]
 
 HTML = b"<html><head><title>Proxy Error</title></head><body><h1>Proxy Error</h1></body></html>"
 #: Short enough that reconciliation (which waits out a submission's longest
-#: possible duration) starts within seconds.
-SETTINGS = {"ce_timeout": 5, "submit_batch": 3}
+#: possible duration) starts within seconds; status checks in chunks of two
+#: jobs, so that a garbled info answer meets a cycle of several calls.
+SETTINGS = {"ce_timeout": 5, "submit_batch": 3, "status_chunk": 2}
 
 
 def is_jobs_post(exchange: Exchange, action: str) -> bool:
@@ -210,3 +211,46 @@ def test_an_owner_whose_answers_cannot_be_read_waits_while_other_owners_go_on(
         assert_all_done_once(other, rest2, waiting, marker)
     stack.clean(going_on)
     other.clean(waiting)
+
+
+def test_input_uploads_cut_off_without_an_answer_are_sent_again_and_every_job_runs_with_its_whole_input(
+    make_stack: StackFactory, arc_rest: ARCRest, breaking_relay: BreakingRelay
+) -> None:
+    """The CE gets half of each input file and the engine no answer at all,
+    for more tries than the engine's HTTP retries make: the jobs wait,
+    ``submitting`` with their CE ids (the CE waits for the rest of each file,
+    whose size the description names), the reconciliation sends the inputs
+    again once the relay lets them through, and every job's output is its
+    whole input."""
+    broken: dict[str, int] = {}  # session path → uploads cut off so far
+    cut_per_file = 5  # the engine's RetryPolicy tries 4 times
+
+    def is_upload(method: str, path: str) -> bool:
+        return method == "PUT" and "/session/" in path
+
+    def cut_request(method: str, path: str, body: bytes) -> bytes | None:
+        if not is_upload(method, path):
+            return None
+        with breaking_relay.lock:
+            if broken.get(path, 0) >= cut_per_file:
+                return None
+        return body[: len(body) // 2]
+
+    def rewrite(exchange: Exchange) -> Answer | None:
+        if not is_upload(exchange.method, exchange.path):
+            return None
+        with breaking_relay.lock:
+            if broken.get(exchange.path, 0) >= cut_per_file:
+                return None
+            broken[exchange.path] = broken.get(exchange.path, 0) + 1
+        return NO_ANSWER
+
+    breaking_relay.cut_request = cut_request
+    breaking_relay.rewrite = rewrite
+    stack = make_stack("sqlite", cluster=breaking_relay.cluster(), engine_settings=SETTINGS)
+    marker = f"cut-upload-{uuid.uuid4().hex[:8]}"
+    ids = stack.submit([marked_job(marker)] * 6, inputs)
+    assert_all_done_once(stack, arc_rest, ids, marker)
+    assert len(broken) == len(ids) and set(broken.values()) == {cut_per_file}, broken
+    log = stack.log("engine")
+    assert "the CE gave no answer while their inputs went up" in log

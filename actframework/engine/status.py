@@ -2,10 +2,11 @@
 
 Per cycle and cluster: claim the jobs due for a check (polled states, last
 checked more than ``check_interval`` ago), then per job owner one bulk info
-call (chunked under A-REX's body limit by the CE client), and write back, in
-one transaction, each job's new ``arcstate``, its ``State``
-and the ARC columns users read (``ExitCode``, ``Error``,
-``ExecutionNode``, ``UsedTotalWallTime``, ...). A write only lands while the
+call per ``status_chunk`` jobs (two in flight, so that the engine records
+one chunk while the CE works on the next), and write back, in one
+transaction per chunk, each job's new ``arcstate``, its ``State`` and the
+ARC columns users read (``ExitCode``, ``Error``, ``ExecutionNode``,
+``UsedTotalWallTime``, ...). A write only lands while the
 job is still in the state it was checked in, so a user's kill that arrived
 meanwhile is never overwritten.
 
@@ -22,12 +23,14 @@ has expired has their jobs wait, each showing why in ``Error``.
 from __future__ import annotations
 
 import logging
-from collections.abc import Sequence
+from collections.abc import Callable, Iterator, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import replace
 from datetime import datetime, timedelta
 from typing import Final
 
 from actframework.arc import ARCJob, ARCRest, display_state
+from actframework.arc.results import JobResult
 from actframework.arc.states import DisplayState, RestState
 from actframework.db.records import UNCHANGED, ArcJob, CEReport, StatusUpdate
 from actframework.engine.context import EngineContext, per_owner, split_timed_out
@@ -64,6 +67,10 @@ NO_RERUN_ERROR = "Error reading user generated output file list"
 
 #: Longest pause between two reads of an owner's job list on a CE.
 MAX_LISTING_INTERVAL_S: Final = 600.0
+
+#: How many bulk info calls of a status cycle may be in flight at once (see
+#: :func:`_infos`): one the engine's records wait for, one the CE works on.
+INFO_CALLS_AT_ONCE: Final = 2
 
 #: Used CPU time above this is nonsense from the batch system (aCT's rule).
 MAX_SANE_CPU_TIME = 10**7
@@ -171,17 +178,23 @@ def status_cycle(context: EngineContext, cluster: str) -> int:
     checked = 0
 
     def check(proxyid: int, group: list[ArcJob]) -> None:
-        nonlocal checked
         rest = context.ce.client(cluster, proxyid)
         try:
             listed = _listed(context, rest, cluster, proxyid)
-            results = rest.get_jobs_info([job.ce_id or "" for job in group])
         except Exception:
             _mark_lost(context, cluster, group, now)
             raise
+        chunk_size = context.settings.status_chunk
+        for chunk, results in _infos(
+            rest, group, chunk_size, lambda unrecorded: _mark_lost(context, cluster, unrecorded, now)
+        ):
+            record(chunk, results, listed)
+
+    def record(chunk: list[ArcJob], results: list[JobResult[ARCJob]], listed: frozenset[str] | None) -> None:
+        nonlocal checked
         updates: list[StatusUpdate] = []
         unchecked: list[ArcJob] = []
-        for job, result in zip(group, results, strict=True):
+        for job, result in zip(chunk, results, strict=True):
             if result.ok and result.value is not None:
                 update = decide(job, result.value, context.settings, now)
                 updates.append(update if listed is None else missing_rule(job, update, listed, context.settings, now))
@@ -201,6 +214,36 @@ def status_cycle(context: EngineContext, cluster: str) -> int:
 
     per_owner(context, cluster, jobs, check, show_waiting=True)
     return checked
+
+
+def _infos(
+    rest: ARCRest, group: list[ArcJob], chunk_size: int, on_failure: Callable[[list[ArcJob]], None]
+) -> Iterator[tuple[list[ArcJob], list[JobResult[ARCJob]]]]:
+    """The CE's information on ``group``, chunk by chunk, in order.
+
+    Up to :data:`INFO_CALLS_AT_ONCE` bulk calls of ``chunk_size`` jobs
+    are in flight while the caller records the chunk before: the engine's
+    own work on one chunk (reading the info documents, deciding, writing)
+    overlaps the CE's work on the next, instead of following one call for
+    every job. When a call fails, ``on_failure`` gets the jobs of that
+    chunk and of every later one (earlier chunks are recorded) and the
+    error propagates."""
+    chunks = [group[start : start + chunk_size] for start in range(0, len(group), chunk_size)]
+
+    def info(chunk: list[ArcJob]) -> list[JobResult[ARCJob]]:
+        return rest.get_jobs_info([job.ce_id or "" for job in chunk])
+
+    with ThreadPoolExecutor(max_workers=min(INFO_CALLS_AT_ONCE, len(chunks))) as pool:
+        pending = [pool.submit(info, chunk) for chunk in chunks]
+        for index, (chunk, future) in enumerate(zip(chunks, pending, strict=True)):
+            try:
+                results = future.result()
+            except Exception:
+                for later in pending[index + 1 :]:
+                    later.cancel()
+                on_failure([job for rest_of in chunks[index:] for job in rest_of])
+                raise
+            yield chunk, results
 
 
 def listing_interval(settings: EngineSettings) -> float:
