@@ -10,8 +10,13 @@ to the CE as a JWT delegation.
 from __future__ import annotations
 
 import dataclasses
+import functools
+import threading
 from collections.abc import Iterator
 from datetime import UTC, datetime
+from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from urllib.parse import urlsplit
 
 import jwt
 import pytest
@@ -263,6 +268,46 @@ def test_rest_1_0_refuses_a_token_job_whose_inputs_the_ce_fetches(
         "need an X.509 proxy (act proxy) or a REST 1.1 CE (this job's: https://localhost:9/in.txt)"
     )
     assert {job.id for job in as_user.get_jobs_list()} == before, "the job went to the CE"
+
+
+class AbsoluteFormHandler(SimpleHTTPRequestHandler):
+    """Serves files, also to a client that names the whole URL in the
+    request line (``GET http://host:port/in.txt``), as A-REX's data staging does."""
+
+    def translate_path(self, path: str) -> str:
+        return super().translate_path(urlsplit(path).path if "://" in path else path)
+
+
+@pytest.fixture
+def plain_http(tmp_path: Path) -> Iterator[str]:
+    """A plain-HTTP file server on loopback for ``tmp_path / "www"``; its URL."""
+    root = tmp_path / "www"
+    root.mkdir()
+    handler = functools.partial(AbsoluteFormHandler, directory=str(root))
+    server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    yield f"http://127.0.0.1:{server.server_address[1]}"
+    server.shutdown()
+    server.server_close()
+
+
+@pytest.mark.parametrize("each_ce", ["arex6"], indirect=True)
+def test_rest_1_0_runs_a_token_job_whose_input_the_ce_fetches_over_plain_http(
+    token_stack: Stack, token_issuer: TokenIssuer, plain_http: str, tmp_path: Path
+) -> None:
+    """Plain http needs no credentials, so no delegation either."""
+    (tmp_path / "www" / "in.txt").write_bytes(b"anyone may read this\n")
+    token, user, context = token_owner_engine(token_stack, token_issuer, "rest-1-0-http-input")
+    description = (
+        f'&(executable="/bin/cat")(arguments="in.txt")(inputfiles=("in.txt" "{plain_http}/in.txt"))'
+        '(stdout="out.txt")(jobname="http-input")'
+    )
+    job_id = submit_one(user, context, description)
+    ce_id = run_to_done(user, context, job_id)
+    assert (user.config.results_dir / ce_id / "out.txt").read_bytes() == b"anyone may read this\n"
+    user.clean([job_id])
+    clean_cycle(context, user.cluster)
 
 
 @pytest.mark.parametrize("each_ce", ["arex6"], indirect=True)

@@ -46,6 +46,7 @@ import time
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from urllib.parse import urlsplit
 
 import jwt
 
@@ -413,16 +414,29 @@ def token_names_audience(token: str, audience: str) -> bool:
     return audience in names or ANY_AUDIENCE in names
 
 
+#: URL schemes A-REX transfers without the job owner's credentials.
+ANONYMOUS_SCHEMES = frozenset({"http"})
+
+
+def _needs_credentials(url: str) -> bool:
+    return urlsplit(url).scheme.lower() not in ANONYMOUS_SCHEMES
+
+
 def check_rest_1_0_job(cluster: str, job: PreparedJob) -> None:
     """Refuse a token owner's job for a REST 1.0 CE when the CE must
-    transfer some of its files: REST 1.0 takes no token delegation, and
-    A-REX 6 stages ``https://`` files with a delegated X.509 proxy only
-    (``Can not load certificate file ... job.<id>.proxy``). Jobs whose
-    inputs are all uploaded and whose outputs stay on the CE run with the
-    bearer token alone."""
+    transfer some of its files with the owner's credentials: REST 1.0
+    takes no token delegation, and A-REX 6 stages ``https://`` files with a
+    delegated X.509 proxy only (``Can not load certificate file ...
+    job.<id>.proxy``). Jobs whose inputs are all uploaded or on plain
+    ``http://``, and whose outputs stay on the CE, run with the bearer
+    token alone."""
     description = job.description
-    sources = [entry.source for entry in description.inputs if entry.source and not entry.is_local]
-    targets = [entry.target for entry in description.outputs if entry.target]
+    sources = [
+        entry.source
+        for entry in description.inputs
+        if entry.source and not entry.is_local and _needs_credentials(entry.source)
+    ]
+    targets = [entry.target for entry in description.outputs if entry.target and _needs_credentials(entry.target)]
     if sources or targets:
         what = "inputs the CE fetches" if sources else "outputs the CE sends"
         raise ClusterCredentialError(
