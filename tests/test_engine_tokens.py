@@ -109,6 +109,19 @@ def run_to_done(user: Stack, context: EngineContext, job_id: int) -> str:
     return str(job["a_IDFromEndpoint"])
 
 
+def run_job_with_input_from(user: Stack, context: EngineContext, url: str, content: bytes) -> int:
+    """A job whose input the CE fetches from ``url``, run to ``done``; its
+    output (the input, by ``cat``) must be ``content``. Returns its id."""
+    description = (
+        f'&(executable="/bin/cat")(arguments="in.txt")(inputfiles=("in.txt" "{url}"))'
+        '(stdout="out.txt")(jobname="staged")'
+    )
+    job_id = submit_one(user, context, description)
+    ce_id = run_to_done(user, context, job_id)
+    assert (user.config.results_dir / ce_id / "out.txt").read_bytes() == content
+    return job_id
+
+
 def test_a_token_owners_job_runs_to_done_with_its_output_fetched(
     token_stack: Stack, token_issuer: TokenIssuer, ce_with_tokens: ArcCE
 ) -> None:
@@ -236,13 +249,7 @@ def test_on_rest_1_1_the_ce_fetches_a_token_jobs_https_input_with_the_delegated_
     context = engine_for(user)
     with webdav_jwt.session(token=token) as dav:
         assert dav.put(webdav_jwt.url_for("in.txt"), data=b"fetched by the CE\n").status_code == 201
-    description = (
-        f'&(executable="/bin/cat")(arguments="in.txt")(inputfiles=("in.txt" "{webdav_jwt.url_for("in.txt")}"))'
-        '(stdout="out.txt")(jobname="staged")'
-    )
-    job_id = submit_one(user, context, description)
-    ce_id = run_to_done(user, context, job_id)
-    assert (user.config.results_dir / ce_id / "out.txt").read_bytes() == b"fetched by the CE\n"
+    job_id = run_job_with_input_from(user, context, webdav_jwt.url_for("in.txt"), b"fetched by the CE\n")
     fetched = [r for r in webdav_jwt.access_log() if r.method == "GET" and r.path == "/in.txt"]
     assert fetched and all(r.status == 200 for r in fetched), "the CE did not fetch the input with the token"
     assert {r.subject for r in fetched} == {f"{token_issuer.url}#staging-user"}
@@ -299,13 +306,7 @@ def test_rest_1_0_runs_a_token_job_whose_input_the_ce_fetches_over_plain_http(
     """Plain http needs no credentials, so no delegation either."""
     (tmp_path / "www" / "in.txt").write_bytes(b"anyone may read this\n")
     token, user, context = token_owner_engine(token_stack, token_issuer, "rest-1-0-http-input")
-    description = (
-        f'&(executable="/bin/cat")(arguments="in.txt")(inputfiles=("in.txt" "{plain_http}/in.txt"))'
-        '(stdout="out.txt")(jobname="http-input")'
-    )
-    job_id = submit_one(user, context, description)
-    ce_id = run_to_done(user, context, job_id)
-    assert (user.config.results_dir / ce_id / "out.txt").read_bytes() == b"anyone may read this\n"
+    job_id = run_job_with_input_from(user, context, f"{plain_http}/in.txt", b"anyone may read this\n")
     user.clean([job_id])
     clean_cycle(context, user.cluster)
 
