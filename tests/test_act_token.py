@@ -9,12 +9,12 @@ from __future__ import annotations
 import os
 import stat
 import subprocess
-import sys
 from pathlib import Path
 
 import jwt
 import pytest
 import sqlalchemy as sa
+from fixtures.act_cli import run_act
 from fixtures.server import TOKEN_AUDIENCE, LiveServer
 from fixtures.token_issuer import TokenIssuer
 
@@ -22,15 +22,12 @@ from actframework.db.schema import proxies
 
 pytestmark = pytest.mark.integration
 
-ACT = Path(sys.executable).with_name("act")
 
 
 class TokenUser:
     """A user's home with an ``act`` configuration for the live server."""
 
     def __init__(self, api: LiveServer, home: Path) -> None:
-        if not ACT.exists():
-            pytest.fail(f"{ACT} is missing: install actframework into the test interpreter")
         self.api = api
         self.home = home
         self.runtime = home / "run"
@@ -63,17 +60,7 @@ class TokenUser:
         return path
 
     def run(self, *args: str, expect: int = 0) -> subprocess.CompletedProcess[str]:
-        done = subprocess.run(
-            [str(ACT), "--conf", str(self.conf), *args],
-            cwd=self.home,
-            env=self.env,
-            capture_output=True,
-            text=True,
-            timeout=120,
-            check=False,
-        )
-        assert done.returncode == expect, f"act {' '.join(args)}: {done.returncode}\n{done.stdout}{done.stderr}"
-        return done
+        return run_act(self.conf, *args, home=self.home, env=self.env, expect=expect, timeout=120)
 
     def proxyid(self) -> int:
         return int(jwt.decode(self.token.read_text(), options={"verify_signature": False})["proxyid"])

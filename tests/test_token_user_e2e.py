@@ -14,8 +14,6 @@ from __future__ import annotations
 
 import dataclasses
 import os
-import subprocess
-import sys
 import time
 from pathlib import Path
 
@@ -23,6 +21,7 @@ import jwt
 import pytest
 import requests
 
+from fixtures.act_cli import run_act
 from fixtures.arex import ArcCE
 from fixtures.stack import RESTING, Stack, StackFactory
 from fixtures.token_issuer import TokenIssuer
@@ -30,7 +29,6 @@ from fixtures.webdav import WebDAVServer
 
 pytestmark = [pytest.mark.integration, pytest.mark.arex]
 
-ACT = Path(sys.executable).with_name("act")
 ACTD_AUDIENCE = "https://actd.e2e.example"
 JOB = '&(executable="/bin/cat")(arguments="in.txt")(inputfiles=("in.txt" ""))(stdout="out.txt")(jobname="tokenjob")'
 
@@ -68,19 +66,7 @@ class TokenOnlyUser:
         }
 
     def act(self, *args: str) -> str:
-        if not ACT.exists():
-            pytest.fail(f"{ACT} is missing: install actframework into the test interpreter")
-        done = subprocess.run(
-            [str(ACT), "--conf", str(self.conf), *args],
-            cwd=self.home,
-            env=self.env,
-            capture_output=True,
-            text=True,
-            timeout=180,
-            check=False,
-        )
-        assert done.returncode == 0, f"act {' '.join(args)}: exit {done.returncode}\n{done.stdout}{done.stderr}"
-        return done.stdout
+        return run_act(self.conf, *args, home=self.home, env=self.env).stdout
 
     def proxyid(self) -> int:
         token = (self.home / "actd-token").read_text()
